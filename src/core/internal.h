@@ -1,0 +1,198 @@
+/*
+ * internal.h — what method files, kernels and the aggregator share. Never installed.
+ *
+ * A method is one `const mtgrad_method` (struct below) in src/core/method_<name>.c. Its
+ * parameters are a `static const mtgrad_param_desc[]` table; their values live in the aggregator
+ * (a->pv[i] for the i-th entry; CHOICE as the index, BOOL as 0/1; REALS in a->plist[i] with
+ * a->plen[i] entries). Methods of the Gram path implement `weights`; element-wise methods
+ * implement `direction`.
+ */
+#ifndef MTGRAD_INTERNAL_H
+#define MTGRAD_INTERNAL_H
+
+#include "mtgrad.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#define MTGRADI_MAX_PARAMS 24 /* method parameters + common ones */
+#define MTGRADI_ERRLEN 256
+#define MTGRADI_GRAM_SPLITS 16 /* fixed column partition of the Gram: thread-count independent */
+
+/* Common parameters, stored after the method's own: a->pv[a->m->n_params + MTGRADI_COMMON_*] */
+enum { MTGRADI_COMMON_SEED = 0, MTGRADI_COMMON_THREADS = 1, MTGRADI_N_COMMON = 2 };
+
+/* ------------------------------------------------------------------ RNG (xoshiro256**) */
+typedef struct mtgradi_rng {
+    uint64_t s[4];
+} mtgradi_rng;
+
+void mtgradi_rng_seed(mtgradi_rng *r, uint64_t seed);
+uint64_t mtgradi_rng_next(mtgradi_rng *r);
+double mtgradi_rng_uniform(mtgradi_rng *r);            /* [0, 1), 53 bits */
+double mtgradi_rng_normal(mtgradi_rng *r);             /* N(0,1), Box–Muller, one per call */
+int64_t mtgradi_rng_below(mtgradi_rng *r, int64_t n);  /* uniform in [0, n), unbiased */
+/* Fisher–Yates shuffle of idx[0..n). */
+void mtgradi_rng_shuffle(mtgradi_rng *r, int64_t *idx, int64_t n);
+
+/* ------------------------------------------------------------------ matrices */
+
+/* A read-only view of G in either precision (exactly one of f32/f64 is non-NULL). */
+typedef struct mtgradi_mat {
+    const float *f32;
+    const double *f64;
+    int64_t k, d, ld;
+} mtgradi_mat;
+
+/* Where a direction goes (exactly one of f32/f64 is non-NULL). */
+typedef struct mtgradi_out {
+    float *f32;
+    double *f64;
+    int64_t d;
+} mtgradi_out;
+
+static inline double mtgradi_mat_at(const mtgradi_mat *G, int64_t i, int64_t j)
+{
+    return G->f32 ? (double)G->f32[i * G->ld + j] : G->f64[i * G->ld + j];
+}
+
+/* Copy columns [j0, j0+nb) of G into dst (k x nb, row-major, double). */
+void mtgradi_mat_block(const mtgradi_mat *G, int64_t j0, int64_t nb, double *dst);
+/* Write src[0..nb) to out[j0..j0+nb) (rounded to float for an f32 output). */
+void mtgradi_out_block(const mtgradi_out *o, int64_t j0, int64_t nb, const double *src);
+
+/* ------------------------------------------------------------------ kernels (gram.c, combine.c) */
+
+/* Plain references: one dot product per pair, columns in order. M is full k x k. */
+void mtgradi_gram_ref(const mtgradi_mat *G, double *M);
+void mtgradi_combine_ref(const mtgradi_mat *G, const double *w, const mtgradi_out *out);
+
+/* Fast versions. partials: MTGRADI_GRAM_SPLITS * k(k+1)/2 doubles of workspace. Results depend
+ * on the fixed partition only, never on `threads`. combine returns 1 if every output is finite. */
+size_t mtgradi_gram_work_size(int64_t k);
+void mtgradi_gram(const mtgradi_mat *G, double *M, double *partials, int threads);
+int mtgradi_combine(const mtgradi_mat *G, const double *w, const mtgradi_out *out, int threads);
+
+/* ------------------------------------------------------------------ small dense linear algebra */
+
+/* Cholesky A = L L^T in place (lower triangle of row-major A; the upper is left as is).
+ * Returns 0, or -1 if A is not numerically positive definite. */
+int mtgradi_cholesky(double *A, int64_t n);
+/* Solve L L^T x = b in place (b <- x) with the factor from mtgradi_cholesky. */
+void mtgradi_cholesky_solve(const double *L, int64_t n, double *b);
+/* Symmetric eigendecomposition by cyclic Jacobi: A = V diag(lambda) V^T. lambda ascending;
+ * V row-major with eigenvectors in columns (V[i*n + j] = component i of eigenvector j).
+ * work: n*n doubles. Returns 0, or -1 if it did not converge (results still usable). */
+int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work);
+/* Pseudo-inverse of symmetric A via eigh: eigenvalues with |lambda| <= cutoff are dropped,
+ * cutoff = rtol * max|lambda| (torch.linalg.pinv's rule on a symmetric matrix).
+ * P: n*n out; work: 2*n*n + n doubles. Returns 0 or -1 (as eigh). */
+int mtgradi_pinv_sym(const double *A, int64_t n, double rtol, double *P, double *work);
+/* y = A x for an n x n row-major A. */
+void mtgradi_matvec(const double *A, int64_t n, const double *x, double *y);
+double mtgradi_dot(const double *x, const double *y, int64_t n);
+/* x^T A x */
+double mtgradi_quad(const double *A, int64_t n, const double *x);
+
+/* ------------------------------------------------------------------ simplex (simplex.c) */
+
+/* Sort-based Euclidean projection onto {w >= 0, sum w = 1}. work: k doubles. out may equal y. */
+void mtgradi_simplex_project(const double *y, int64_t k, double *out, double *work);
+
+/* ------------------------------------------------------------------ aggregator */
+
+struct mtgrad_aggregator {
+    const mtgrad_method *m;
+    int64_t k;
+
+    /* parameters: method ones then common ones */
+    double pv[MTGRADI_MAX_PARAMS];
+    unsigned char pset[MTGRADI_MAX_PARAMS]; /* 1 if given by the user (else default) */
+    double *plist[MTGRADI_MAX_PARAMS];      /* REALS values (owned), NULL = default */
+    size_t plen[MTGRADI_MAX_PARAMS];
+
+    /* buffers allocated once at creation (sizes depend on k only) */
+    double *M;        /* k*k Gram */
+    double *w;        /* k weights */
+    double *partials; /* Gram partial sums */
+    double *work;     /* method workspace (m->work_size doubles) */
+    size_t n_work;
+    double *state;    /* method state (m->state_size doubles), saved/loaded */
+    size_t n_state;
+    int64_t step;     /* successful aggregations since creation/reset (saved) */
+
+    mtgradi_rng rng;
+    double *draws;    /* injected draws for the next call (owned) */
+    size_t n_draws, cap_draws;
+    int draws_pending;
+
+    double clip_norm; /* set by a method during a call: clip the direction to this norm (0 = no) */
+    double *backup;   /* n_state doubles: state restored when a call fails */
+    char err[MTGRADI_ERRLEN];
+};
+
+/* Record a message and return s. */
+mtgrad_status mtgradi_fail(mtgrad_aggregator *a, mtgrad_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static inline int mtgradi_threads(const mtgrad_aggregator *a);
+
+/* ------------------------------------------------------------------ method type object */
+
+struct mtgrad_method {
+    const char *name;
+    const char *summary;
+    const char *citation;
+    unsigned flags;
+    const mtgrad_param_desc *params;
+    size_t n_params;
+
+    /* All optional except one of weights/direction. */
+    /* Cross-parameter validation; also called after every set_param. */
+    mtgrad_status (*check)(mtgrad_aggregator *a);
+    /* Doubles of persistent state / scratch; may depend on k only. */
+    size_t (*state_size)(int64_t k);
+    size_t (*work_size)(int64_t k);
+    /* Initial state (state is zeroed before this is called). */
+    void (*reset)(mtgrad_aggregator *a);
+    /* Gram path: weights w (k) from M (k x k; NULL if the method lacks NEEDS_GRAM) and losses. */
+    mtgrad_status (*weights)(mtgrad_aggregator *a, const double *M, const double *losses,
+                             double *w);
+    /* Element-wise path: write the direction; w (k) may be NULL. */
+    mtgrad_status (*direction)(mtgrad_aggregator *a, const mtgradi_mat *G, const double *losses,
+                               const mtgradi_out *out, double *w);
+    /* Losses after the step (NEEDS_LOSSES_AFTER). */
+    mtgrad_status (*update)(mtgrad_aggregator *a, const double *losses_after);
+};
+
+static inline int mtgradi_threads(const mtgrad_aggregator *a)
+{
+    return (int)a->pv[a->m->n_params + MTGRADI_COMMON_THREADS];
+}
+
+/* Consume injected draws: returns them (and marks them used) if pending with exactly n values,
+ * NULL if none are pending; sets *bad = 1 when pending with the wrong count. */
+const double *mtgradi_take_draws(mtgrad_aggregator *a, size_t n, int *bad);
+
+/* torch.nn.utils.clip_grad_norm_ coefficient: min(1, max_norm / (norm + 1e-6)); 1 if max_norm<=0. */
+double mtgradi_clip_coef(double max_norm, double norm);
+
+/* ------------------------------------------------------------------ parameters (params.c) */
+
+/* Every parameter to its default (REALS parsed from their default text). */
+mtgrad_status mtgradi_params_defaults(mtgrad_aggregator *a);
+/* Apply "name=value,name=value"; stops at the first error (message in a->err). */
+mtgrad_status mtgradi_params_parse(mtgrad_aggregator *a, const char *s);
+
+/* ------------------------------------------------------------------ registry */
+
+extern const mtgrad_method mtgradi_mean, mtgradi_sum, mtgradi_ls, mtgradi_si_ls, mtgradi_rlw,
+    mtgradi_mgda, mtgradi_cagrad, mtgradi_imgrad, mtgradi_conicgrad, mtgradi_sdmgrad,
+    mtgradi_pcgrad, mtgradi_graddrop, mtgradi_gradvac, mtgradi_nash_mtl, mtgradi_upgrad,
+    mtgradi_dualproj, mtgradi_imtl_g, mtgradi_aligned_mtl, mtgradi_famo, mtgradi_dwa,
+    mtgradi_fairgrad;
+
+#endif /* MTGRAD_INTERNAL_H */
