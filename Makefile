@@ -38,13 +38,22 @@ CORE_SRC  := $(wildcard src/core/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TOOLLIB_OBJ := $(filter-out $(BUILD)/tools/mtgrad.o,$(TOOL_OBJ))
 TEST_SRC  := $(wildcard tests/unit/*.c tests/property/*.c)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+TTEST_SRC := $(wildcard tests/tools/*.c)
+TTEST_BIN := $(TTEST_SRC:%.c=$(BUILD)/%)
+DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all test run install clean check-golden
 all: $(LIB_A) $(LIB_SO) $(CLI)
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/core/*.h tools/*.h)
+# Debian packages the CLI and tests need (cJSON, pkg-config), installed once if missing.
+$(DEPS_STAMP): tools/deps.sh
+	@mkdir -p $(dir $@)
+	sh tools/deps.sh && touch $@
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/core/*.h tools/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -58,15 +67,20 @@ $(LIB_SO): $(CORE_OBJ)
 	ln -sf libmtgrad.so.$(SOVER) $(BUILD)/libmtgrad.so
 
 $(CLI): $(TOOL_OBJ) $(LIB_A)
-	$(CC) -o $@ $(TOOL_OBJ) $(LIB_A) $(LDLIBS)
+	$(CC) -o $@ $(TOOL_OBJ) $(LIB_A) -lcjson $(LDLIBS)
 
 # Each test is one program; tests may include src/core/internal.h to reach the _ref kernels.
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) $(LDLIBS)
 
-test: all $(TEST_BIN)
-	@sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN)
+# Tests of the CLI's modules (parsers, readers) link the tools' objects without main().
+$(BUILD)/tests/tools/%: tests/tools/%.c tests/harness.h $(TOOLLIB_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Itools -o $@ $< $(TOOLLIB_OBJ) $(LIB_A) -lcjson $(LDLIBS)
+
+test: all $(TEST_BIN) $(TTEST_BIN)
+	@sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(wildcard tests/scripts/test_*.sh)
 
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)

@@ -20,7 +20,12 @@ run_one() { # name, command...
     passed=$((passed + p)); failed=$((failed + f))
     printf '%-40s %s\n' "$name" "$line"
 }
-for t in "$@"; do run_one "${t#$build/}" "$t"; done
+for t in "$@"; do
+    case "$t" in
+    *.sh) run_one "$t" sh "$t" "$build" ;;   # script tests get the build directory
+    *) run_one "${t#$build/}" "$t" ;;
+    esac
+done
 if [ -d "$golden" ]; then
     run_one "golden ($golden)" "$build/mtgrad" check-golden "$golden"
 else
