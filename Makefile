@@ -24,7 +24,7 @@ ALL_CFLAGS += -fopenmp
 LDLIBS     += -fopenmp
 endif
 ifneq ($(strip $(SANITIZER)),)
-ALL_CFLAGS += -fsanitize=$(strip $(SANITIZER)) -fno-omit-frame-pointer -g
+ALL_CFLAGS += -fsanitize=$(strip $(SANITIZER)) -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 LDLIBS     += -fsanitize=$(strip $(SANITIZER))
 endif
 
