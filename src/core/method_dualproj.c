@@ -1,17 +1,68 @@
-/* PLACEHOLDER — being written; replaced by the real method file before the commit that uses it. */
+/*
+ * method_dualproj.c — DualProj: project the preference-weighted mean gradient onto the dual cone
+ * of the task gradients.
+ *
+ *   Q = M/tr(M) + reg_eps·I          (Q = reg_eps·I when tr(M) < norm_eps)
+ *   w = argmin_v vᵀQv  s.t.  v ≥ u,   u = pref·1,   d = Gᵀw
+ *
+ * Gᵀw is the projection of Gᵀu onto {x : Gx ≥ 0} (Proposition 1 of the UPGrad paper; exact for
+ * reg_eps = 0). Solved exactly as NNLS in x = v − u ≥ 0 (Lawson–Hanson, nnls.c).
+ * pref = 1/k (`mean`, TorchJD default) or 1 (`ones`).
+ *
+ * Non-conflict: KKT gives <g_j, d> ≥ −reg_eps·tr(M)·w_j, and nothing when tr(M) < norm_eps
+ * (w = u then), so MTGRAD_PROMISE_NONCONFLICT is NOT claimed (see method_upgrad.c).
+ * Permutation-equivariant (unique solution of a strictly convex QP).
+ *
+ * Outputs: w (k), d = Gᵀw. Cost: O(k²d) Gram, one QP (O(k³) per active-set step), O(kd) combine.
+ * See Quinton & Rey, "Jacobian Descent For Multi-Objective Optimization" (arXiv 2406.16232,
+ * 2024); reference code TorchJD/torchjd src/torchjd/aggregation/_dualproj.py.
+ */
 #include "internal.h"
+#include "nnls.h"
 
-static mtgrad_status placeholder_weights(mtgrad_aggregator *a, const double *M, const double *losses,
-                                         double *w)
+enum { P_PREF, P_NORM_EPS, P_REG_EPS, N_PARAMS };
+
+static const mtgrad_param_desc params[N_PARAMS] = {
+    {"pref_vector", MTGRAD_PARAM_CHOICE, 0, 0, 0, "mean|ones", 0,
+     "preference weights: mean = 1/k each (TorchJD default), ones = 1 each"},
+    {"norm_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1e300, NULL, 0,
+     "M is divided by tr(M) only if tr(M) >= norm_eps (absolute); else M counts as zero"},
+    {"reg_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1, NULL, 0,
+     "added to the diagonal of M/tr(M) so the QP is strictly convex (0: exact, needs M non-singular)"},
+};
+
+static size_t dualproj_work_size(int64_t k)
 {
-    (void)M; (void)losses; (void)w;
-    return mtgradi_fail(a, MTGRAD_E_UNSUPPORTED, "dualproj: not implemented yet");
+    return (size_t)(k * k + k) + mtgradi_cone_work_size(k);
+}
+
+static mtgrad_status dualproj_weights(mtgrad_aggregator *a, const double *M, const double *losses,
+                                      double *w)
+{
+    (void)losses;
+    int64_t k = a->k;
+    double *Q = a->work, *u = Q + k * k, *cw = u + k;
+    double pref = a->pv[P_PREF] == 0 ? 1.0 / (double)k : 1.0;
+    mtgradi_cone_gram(M, k, a->pv[P_NORM_EPS], a->pv[P_REG_EPS], Q);
+    for (int64_t i = 0; i < k; i++) u[i] = pref;
+    int rc = mtgradi_cone_project(Q, u, k, w, cw);
+    if (rc == -1)
+        return mtgradi_fail(a, MTGRAD_E_NOPROGRESS,
+                            "dualproj: M/tr(M) + reg_eps*I is numerically singular (reg_eps = %g); "
+                            "the last feasible iterate was used", a->pv[P_REG_EPS]);
+    if (rc == -2)
+        return mtgradi_fail(a, MTGRAD_E_MAXITER, "dualproj: active-set QP hit its iteration cap");
+    return MTGRAD_OK;
 }
 
 const mtgrad_method mtgradi_dualproj = {
     .name = "dualproj",
-    .summary = "(not implemented yet)",
-    .citation = "",
-    .flags = MTGRAD_HAS_WEIGHTS,
-    .weights = placeholder_weights,
+    .summary = "DualProj: the mean gradient projected onto the dual cone of the task gradients",
+    .citation = "Quinton & Rey, Jacobian Descent For Multi-Objective Optimization, arXiv 2406.16232, "
+                "2024; TorchJD/torchjd src/torchjd/aggregation/_dualproj.py",
+    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
+    .params = params,
+    .n_params = N_PARAMS,
+    .work_size = dualproj_work_size,
+    .weights = dualproj_weights,
 };

@@ -1,0 +1,245 @@
+/* nnls.c — bound-constrained QP (Lawson–Hanson in Gram form) and the positive root of
+ * M w = w^(−p) (damped Newton). See nnls.h for the problems and the guarantees. */
+#include "nnls.h"
+
+#include <float.h>
+#include <math.h>
+
+/* ------------------------------------------------------------------ Lawson–Hanson */
+
+size_t mtgradi_nnls_work_size(int64_t k) { return (size_t)(k * k + 3 * k); }
+
+/* z_P = −(Q_PP)^{-1} c_P, z = 0 off P. S: k*k scratch. Returns -1 if Q_PP is not PD. */
+static int solve_passive(const double *Q, const double *c, int64_t k, const double *passive,
+                         double *S, double *z)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < k; i++) {
+        if (passive[i] == 0) continue;
+        int64_t m = 0;
+        for (int64_t j = 0; j < k; j++)
+            if (passive[j] != 0) S[n * k + m++] = Q[i * k + j];
+        z[n++] = -c[i];
+    }
+    /* S holds an n x n matrix with row stride k; compact it to stride n for the Cholesky */
+    for (int64_t i = 1; i < n; i++)
+        for (int64_t j = 0; j < n; j++) S[i * n + j] = S[i * k + j];
+    if (mtgradi_cholesky(S, n) != 0) return -1;
+    mtgradi_cholesky_solve(S, n, z);
+    /* scatter back (from the end, so the compact values are not overwritten before use) */
+    for (int64_t i = k - 1; i >= 0; i--) {
+        if (passive[i] != 0) z[i] = z[--n];
+        else z[i] = 0;
+    }
+    return 0;
+}
+
+int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, double *work)
+{
+    double *S = work, *z = work + k * k, *grad = z + k, *passive = grad + k;
+    double cmax = 0;
+    for (int64_t i = 0; i < k; i++) {
+        x[i] = 0;
+        passive[i] = 0;
+        cmax = fmax(cmax, fabs(c[i]));
+    }
+    for (int64_t outer = 0; outer < 3 * k + 10; outer++) {
+        /* gradient of the objective; a free index with a negative gradient enters P */
+        double qx = 0;
+        for (int64_t i = 0; i < k; i++) {
+            double s = c[i], a = 0;
+            for (int64_t j = 0; j < k; j++) {
+                s += Q[i * k + j] * x[j];
+                a += fabs(Q[i * k + j] * x[j]);
+            }
+            grad[i] = s;
+            qx = fmax(qx, a);
+        }
+        /* rounding in grad is ~eps * (|c| + |Q||x|): below that the KKT test is met */
+        double tol = 64 * DBL_EPSILON * (cmax + qx);
+        int64_t t = -1;
+        for (int64_t i = 0; i < k; i++)
+            if (passive[i] == 0 && grad[i] < -tol && (t < 0 || grad[i] < grad[t])) t = i;
+        if (t < 0) return 0;
+        passive[t] = 1;
+        for (int64_t inner = 0; inner <= k; inner++) {
+            if (solve_passive(Q, c, k, passive, S, z) != 0) return -1;
+            int all_pos = 1;
+            for (int64_t i = 0; i < k; i++)
+                if (passive[i] != 0 && !(z[i] > 0)) all_pos = 0;
+            if (all_pos) {
+                for (int64_t i = 0; i < k; i++) x[i] = z[i];
+                break;
+            }
+            /* move from x towards z until the first passive coordinate hits 0, drop it */
+            double step = 1;
+            int64_t hit = -1;
+            for (int64_t i = 0; i < k; i++) {
+                if (passive[i] == 0 || z[i] > 0) continue;
+                double r = x[i] / (x[i] - z[i]);
+                if (hit < 0 || r < step) step = r, hit = i;
+            }
+            for (int64_t i = 0; i < k; i++) {
+                if (passive[i] == 0) continue;
+                x[i] += step * (z[i] - x[i]);
+                if (i == hit || !(x[i] > 0)) {
+                    x[i] = 0;
+                    passive[i] = 0;
+                }
+            }
+        }
+    }
+    return -2;
+}
+
+/* ------------------------------------------------------------------ dual cone (UPGrad, DualProj) */
+
+void mtgradi_cone_gram(const double *M, int64_t k, double norm_eps, double reg_eps, double *Q)
+{
+    double tr = 0;
+    for (int64_t i = 0; i < k; i++) tr += M[i * k + i];
+    /* TorchJD normalises by the trace only above norm_eps; below, the gradients count as zero */
+    double scale = tr >= norm_eps && tr > 0 ? 1 / tr : 0;
+    for (int64_t i = 0; i < k * k; i++) Q[i] = M[i] * scale;
+    for (int64_t i = 0; i < k; i++) Q[i * k + i] += reg_eps;
+}
+
+size_t mtgradi_cone_work_size(int64_t k) { return mtgradi_nnls_work_size(k) + (size_t)k; }
+
+int mtgradi_cone_project(const double *Q, const double *u, int64_t k, double *v, double *work)
+{
+    double *c = work, *nw = work + k;
+    mtgradi_matvec(Q, k, u, c); /* ½(u+x)ᵀQ(u+x) = ½xᵀQx + (Qu)ᵀx + const */
+    int rc = mtgradi_nnls_gram(Q, c, k, v, nw);
+    for (int64_t i = 0; i < k; i++) v[i] += u[i];
+    return rc;
+}
+
+/* ------------------------------------------------------------------ M w = w^(-p) */
+
+size_t mtgradi_bargain_work_size(int64_t k) { return (size_t)(k * k + 5 * k); }
+
+/* φ with φ'(t) = t^(−p) */
+static double phi(double t, double p)
+{
+    return p == 1 ? log(t) : pow(t, 1 - p) / (1 - p);
+}
+
+static double objective(const double *M, int64_t k, double p, const double *w)
+{
+    double s = 0.5 * mtgradi_quad(M, k, w);
+    for (int64_t i = 0; i < k; i++) s -= phi(w[i], p);
+    return s;
+}
+
+/* Scale u > 0 to the minimiser of F along its ray: t^(1+p) = Σ u_i^(1−p) / uᵀMu.
+ * Returns 0, or -1 if uᵀMu <= 0 (u is then a non-negative null direction of M). */
+static int ray_scale(const double *M, int64_t k, double p, double *u)
+{
+    double q = mtgradi_quad(M, k, u), s = 0;
+    if (!(q > 0)) return -1;
+    for (int64_t i = 0; i < k; i++) s += pow(u[i], 1 - p);
+    double t = pow(s / q, 1 / (1 + p));
+    for (int64_t i = 0; i < k; i++) u[i] *= t;
+    return 0;
+}
+
+/* max_i |(Mw)_i − w_i^(−p)| / w_i^(−p), the residual relative to the right-hand side. Sets
+ * *nonpos when some (Mw)_i <= 0 (no root can be near). Strict on purpose: where (Mw)_i is a
+ * cancellation of terms ~1e8 times larger, rounding alone fails the test, and so it should —
+ * such an iterate is an artefact of rounding in M (an almost-null direction), not a root. */
+static double rel_residual(const double *M, int64_t k, double p, const double *w, int *nonpos)
+{
+    double worst = 0;
+    *nonpos = 0;
+    for (int64_t i = 0; i < k; i++) {
+        double s = mtgradi_dot(M + i * k, w, k), r = pow(w[i], -p);
+        if (!(s > 0)) *nonpos = 1;
+        worst = fmax(worst, fabs(s - r) / r);
+    }
+    return worst;
+}
+
+static int all_positive(const double *v, int64_t k)
+{
+    for (int64_t i = 0; i < k; i++)
+        if (!(v[i] > 0) || !isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* Starting point: the better of diag(M)^(-1/2) and w0 (each ray-scaled). Returns -1 if none. */
+static int start_point(const double *M, int64_t k, double p, const double *w0, double *w, double *u)
+{
+    for (int64_t i = 0; i < k; i++) {
+        if (!(M[i * k + i] > 0)) return -1; /* a zero row: e_i is a null direction */
+        w[i] = 1 / sqrt(M[i * k + i]);
+    }
+    if (ray_scale(M, k, p, w) != 0) return -1; /* the unit gradients sum to zero */
+    if (w0 && all_positive(w0, k)) {
+        for (int64_t i = 0; i < k; i++) u[i] = w0[i];
+        if (ray_scale(M, k, p, u) == 0 && objective(M, k, p, u) < objective(M, k, p, w))
+            for (int64_t i = 0; i < k; i++) w[i] = u[i];
+    }
+    return 0;
+}
+
+mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double p, const double *w0,
+                                             double *w, double *work, int *iters)
+{
+    double *H = work, *g = H + k * k, *s = g + k, *trial = s + k, *wstart = trial + k;
+    if (iters) *iters = 0;
+    if (start_point(M, k, p, w0, w, trial) != 0) return MTGRADI_BARGAIN_NO_ROOT;
+    for (int64_t i = 0; i < k; i++) wstart[i] = w[i];
+    int converged = 0, it;
+    for (it = 0; it < 200 && !converged; it++) {
+        /* gradient Mw − w^(−p), Hessian M + diag(p w^(−p−1)), Newton step s = −H⁻¹g */
+        double fscale = 0;
+        mtgradi_matvec(M, k, w, g);
+        for (int64_t i = 0; i < k; i++) {
+            double r = pow(w[i], -p);
+            g[i] -= r;
+            s[i] = -g[i];
+            fscale += r * w[i];
+            for (int64_t j = 0; j < k; j++) H[i * k + j] = M[i * k + j];
+            H[i * k + i] += p * r / w[i];
+        }
+        if (mtgradi_cholesky(H, k) != 0) break;
+        mtgradi_cholesky_solve(H, k, s);
+        double dec2 = -mtgradi_dot(g, s, k); /* Newton decrement²: ≈ 2(F − F*) */
+        if (!(dec2 >= 0) || !isfinite(dec2)) break;
+        /* relative to Σ w_i^(1−p) (the natural size of F's terms); rounding floor ~1e-32 */
+        if (dec2 <= 1e-24 * fscale) converged = 1;
+        /* near the root F differences drown in rounding: take the full step there */
+        int full = dec2 <= 1e-8 * fscale;
+        double t = 1;
+        for (int64_t i = 0; i < k; i++)
+            if (s[i] < 0) t = fmin(t, 0.99 * w[i] / -s[i]); /* stay positive */
+        double f0 = full ? 0 : objective(M, k, p, w);
+        int accepted = 0;
+        for (int bt = 0; bt < 60; bt++, t *= 0.5) {
+            for (int64_t i = 0; i < k; i++) trial[i] = w[i] + t * s[i];
+            if (!all_positive(trial, k)) continue;
+            if (full || objective(M, k, p, trial) <= f0 - 0.25 * t * dec2) {
+                accepted = 1;
+                break;
+            }
+        }
+        if (!accepted) break;
+        for (int64_t i = 0; i < k; i++) w[i] = trial[i];
+        /* geometric growth along a non-negative null direction: F is unbounded below */
+        for (int64_t i = 0; i < k; i++)
+            if (w[i] > 1e15 * wstart[i]) {
+                if (iters) *iters = it + 1;
+                return MTGRADI_BARGAIN_NO_ROOT;
+            }
+    }
+    if (iters) *iters = it;
+    int nonpos, grown = 0;
+    double res = rel_residual(M, k, p, w, &nonpos);
+    if (all_positive(w, k) && !nonpos && res <= 1e-8) return MTGRADI_BARGAIN_OK;
+    /* a rounding-level "root" far out along an (almost) null direction of M, or one with
+     * <g_i, d> <= 0, means there is no positive root */
+    for (int64_t i = 0; i < k; i++)
+        if (w[i] > 1e6 * wstart[i]) grown = 1;
+    return nonpos || grown ? MTGRADI_BARGAIN_NO_ROOT : MTGRADI_BARGAIN_STALLED;
+}

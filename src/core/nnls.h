@@ -1,0 +1,55 @@
+/*
+ * nnls.h — two small k-dimensional solvers shared by the dual-cone and bargaining methods.
+ *
+ * 1. mtgradi_nnls_gram: the bound-constrained convex QP
+ *        min_x  ½ xᵀQx + cᵀx   s.t.  x ≥ 0          (Q symmetric positive definite)
+ *    by the Lawson–Hanson active-set method written on Q (the Gram form of NNLS: with Q = RᵀR it
+ *    is min ||Rx − b||², x ≥ 0, Rᵀb = −c). Exact up to rounding: at exit x is the unique KKT
+ *    point (x ≥ 0, Qx + c ≥ 0, x ⊙ (Qx + c) = 0). Used by UPGrad and DualProj.
+ *
+ * 2. mtgradi_bargain_solve: the positive root of   M w = w^(−p)   (element-wise power, w > 0),
+ *    p = 1/alpha > 0, as the unique minimiser of the strictly convex
+ *        F(w) = ½ wᵀMw − Σ_i φ(w_i),   φ'(t) = t^(−p)   (φ = log for p = 1),
+ *    by damped Newton with a positivity-keeping Armijo backtracking. p = 1 is Nash-MTL's
+ *    α ⊙ Mα = 1, general p is FairGrad. A root exists iff no v ≥ 0, v ≠ 0 has Mv = 0 (i.e. 0 is
+ *    not in the convex hull of the task gradients); otherwise F is unbounded below along v.
+ *
+ * Both cost O(k³) per iteration with k ≤ a few hundred in practice.
+ */
+#ifndef MTGRAD_NNLS_H
+#define MTGRAD_NNLS_H
+
+#include "internal.h"
+
+/* Doubles of workspace for mtgradi_nnls_gram. */
+size_t mtgradi_nnls_work_size(int64_t k);
+/* Q: k x k row-major SPD (read only); c: k; x: k outputs. work: mtgradi_nnls_work_size(k).
+ * Returns 0, -1 if a principal submatrix of Q was not numerically positive definite (x then
+ * holds the last feasible iterate), -2 if the iteration cap (3k + 10 outer steps) was hit. */
+int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, double *work);
+
+/* The regularised, normalised Gram matrix of UPGrad/DualProj (TorchJD):
+ * Q = M/tr(M) + reg_eps·I, or reg_eps·I when tr(M) < norm_eps (absolute threshold). */
+void mtgradi_cone_gram(const double *M, int64_t k, double norm_eps, double reg_eps, double *Q);
+/* Doubles of workspace for mtgradi_cone_project. */
+size_t mtgradi_cone_work_size(int64_t k);
+/* v = argmin_v vᵀQv s.t. v ≥ u (Q SPD): v = u + x with x the NNLS solution for c = Qu.
+ * Returns what mtgradi_nnls_gram returns (v holds the last iterate on failure). */
+int mtgradi_cone_project(const double *Q, const double *u, int64_t k, double *v, double *work);
+
+/* Outcome of mtgradi_bargain_solve. */
+typedef enum {
+    MTGRADI_BARGAIN_OK = 0,         /* w is the root: (Mw)_i > 0, |(Mw)_i − w_i^(−p)| <= 1e-8 w_i^(−p) */
+    MTGRADI_BARGAIN_NO_ROOT = 1,    /* zero row, or the iterates diverge: no positive root */
+    MTGRADI_BARGAIN_STALLED = 2     /* cap or line search failed before the residual was met */
+} mtgradi_bargain_result;
+
+size_t mtgradi_bargain_work_size(int64_t k);
+/* M: k x k Gram matrix; p > 0; w0: an optional positive starting direction (NULL: none). The
+ * solver starts from the better (lower F) of w0 and diag(M)^(-1/2), each scaled optimally along
+ * its ray. w: k outputs (the final iterate; meaningful only for MTGRADI_BARGAIN_OK).
+ * *iters (may be NULL) receives the Newton iteration count. */
+mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double p, const double *w0,
+                                             double *w, double *work, int *iters);
+
+#endif /* MTGRAD_NNLS_H */
