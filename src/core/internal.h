@@ -177,6 +177,13 @@ static inline int mtgradi_threads(const mtgrad_aggregator *a)
  * NULL if none are pending; sets *bad = 1 when pending with the wrong count. */
 const double *mtgradi_take_draws(mtgrad_aggregator *a, size_t n, int *bad);
 
+/* Visiting orders of PCGrad-like methods (task_order.c). take: consume injected draws (k*k task
+ * indices, each row a permutation; validated, scratch = k doubles) into *draws, or NULL if none.
+ * order: task i's order — the injected row, 0..k-1, or (random) a fresh permutation in buf (k). */
+mtgrad_status mtgradi_task_orders_take(mtgrad_aggregator *a, const double **draws, double *scratch);
+const double *mtgradi_task_order(mtgrad_aggregator *a, const double *draws, int random, int64_t i,
+                                 double *buf);
+
 /* torch.nn.utils.clip_grad_norm_ coefficient: min(1, max_norm / (norm + 1e-6)); 1 if max_norm<=0. */
 double mtgradi_clip_coef(double max_norm, double norm);
 

@@ -56,30 +56,6 @@ static mtgrad_status pcgrad_check(mtgrad_aggregator *a)
 /* work: c (k) and one visiting order (k, task indices stored as doubles) */
 static size_t pcgrad_work_size(int64_t k) { return 2 * (size_t)k; }
 
-/* 1 if row[0..k) holds each of 0..k-1 exactly once; seen: k scratch doubles. */
-static int is_permutation(const double *row, int64_t k, double *seen)
-{
-    for (int64_t j = 0; j < k; j++) seen[j] = 0;
-    for (int64_t j = 0; j < k; j++) {
-        double x = row[j];
-        if (!(x >= 0 && x < (double)k) || x != floor(x) || seen[(int64_t)x] != 0) return 0;
-        seen[(int64_t)x] = 1;
-    }
-    return 1;
-}
-
-/* Fisher–Yates on a double-held index list (same draws as mtgradi_rng_shuffle). */
-static void random_order(mtgradi_rng *r, double *order, int64_t k)
-{
-    for (int64_t j = 0; j < k; j++) order[j] = (double)j;
-    for (int64_t j = k - 1; j > 0; j--) {
-        int64_t s = mtgradi_rng_below(r, j + 1);
-        double t = order[j];
-        order[j] = order[s];
-        order[s] = t;
-    }
-}
-
 /* c <- the tracked coefficients of task i projected along `order`. */
 static void project_task(const double *M, int64_t k, int64_t i, const double *order, int self,
                          double eps, double *c)
@@ -102,27 +78,15 @@ static mtgrad_status pcgrad_weights(mtgrad_aggregator *a, const double *M, const
     (void)losses;
     int64_t k = a->k;
     double *c = a->work, *order = a->work + k;
-    int bad;
-    const double *draws = mtgradi_take_draws(a, (size_t)(k * k), &bad);
-    if (bad)
-        return mtgradi_fail(a, MTGRAD_E_INVAL, "pcgrad: injected draws: need k*k = %lld task indices, got %zu",
-                            (long long)(k * k), a->n_draws);
-    if (draws) {
-        for (int64_t i = 0; i < k; i++)
-            if (!is_permutation(draws + i * k, k, c))
-                return mtgradi_fail(a, MTGRAD_E_INVAL,
-                                    "pcgrad: injected draws: row %lld is not a permutation of 0..%lld",
-                                    (long long)i, (long long)(k - 1));
-    }
+    const double *draws;
+    mtgrad_status s = mtgradi_task_orders_take(a, &draws, c);
+    if (s != MTGRAD_OK) return s;
     int self = a->pv[P_SELF] != 0;
     double eps = a->pv[P_EPS];
+    int random = (int)a->pv[P_ORDER] == ORDER_RANDOM;
     for (int64_t j = 0; j < k; j++) w[j] = 0;
     for (int64_t i = 0; i < k; i++) {
-        const double *ord = order;
-        if (draws) ord = draws + i * k;
-        else if ((int)a->pv[P_ORDER] == ORDER_RANDOM) random_order(&a->rng, order, k);
-        else
-            for (int64_t j = 0; j < k; j++) order[j] = (double)j;
+        const double *ord = mtgradi_task_order(a, draws, random, i, order);
         project_task(M, k, i, ord, self, eps, c);
         for (int64_t j = 0; j < k; j++) w[j] += c[j];
     }
