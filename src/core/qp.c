@@ -1,0 +1,352 @@
+/* qp.c — simplex-constrained solvers: exact active-set QP, SQP for smooth convex functions, and
+ * the KKT residual both use as their stopping rule. API and guarantees: qp.h. */
+#include "qp.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ KKT residual */
+
+double mtgradi_qp_kkt_residual(const double *w, const double *q, int64_t k, double scale)
+{
+    double nu = INFINITY, qmax = 0;
+    for (int64_t i = 0; i < k; i++) {
+        if (w[i] > 0 && q[i] < nu) nu = q[i];
+        qmax = fmax(qmax, fabs(q[i]));
+    }
+    if (!(scale > 0)) scale = qmax > 0 ? qmax : 1.0;
+    if (nu == INFINITY) return INFINITY; /* no support: w is not a point of the simplex */
+    double viol = 0;
+    for (int64_t i = 0; i < k; i++)
+        viol = fmax(viol, w[i] > 0 ? q[i] - nu : nu - q[i]);
+    return viol / scale;
+}
+
+/* ------------------------------------------------------------------ exact QP (active set) */
+
+static double max_abs(const double *x, int64_t n)
+{
+    double m = 0;
+    if (!x) return 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+/* Workspace of the QP, carved from the caller's doubles. */
+typedef struct {
+    double *g, *p, *in, *fl, *tabu, *R, *V, *lam, *ew, *r, *y, *yray;
+} qp_ws;
+
+size_t mtgradi_qp_simplex_work_size(int64_t k)
+{
+    return (size_t)(3 * k * k + 9 * k + 8);
+}
+
+static qp_ws qp_carve(double *work, int64_t k)
+{
+    qp_ws s;
+    double *p = work;
+    s.g = p, p += k;
+    s.p = p, p += k;
+    s.in = p, p += k;
+    s.fl = p, p += k;
+    s.tabu = p, p += k;
+    s.lam = p, p += k;
+    s.r = p, p += k;
+    s.y = p, p += k;
+    s.yray = p, p += k;
+    s.R = p, p += k * k;
+    s.V = p, p += k * k;
+    s.ew = p;
+    return s;
+}
+
+enum { STEP_NONE = 0, STEP_NEWTON = 1, STEP_RAY = 2 };
+
+/*
+ * Step p (zero off the support F = fl[0..m)) of the subproblem min ½pᵀHp + gᵀp, sum p = 0.
+ * Null-space coordinates: p_{f_a} = y_a (a < m-1), p_piv = -sum y with piv = f_{m-1}, so the
+ * reduced Hessian is R = Zᵀ H_FF Z (PSD) and the reduced gradient r = Zᵀ g_F. R = V Λ Vᵀ:
+ * components with curvature above `cut` take the Newton step; a component with no curvature but
+ * a gradient above rounding level (`gtol`) is a descent ray, followed to the boundary instead.
+ */
+static int reduced_step(const double *H, int64_t k, double hmax, double gtol, int64_t m,
+                        qp_ws *s)
+{
+    for (int64_t i = 0; i < k; i++) s->p[i] = 0;
+    if (m < 2) return STEP_NONE;
+    int64_t n = m - 1, piv = (int64_t)s->fl[m - 1];
+    for (int64_t a = 0; a < n; a++) {
+        int64_t fa = (int64_t)s->fl[a];
+        s->r[a] = s->g[fa] - s->g[piv];
+        for (int64_t b = 0; b < n; b++) {
+            int64_t fb = (int64_t)s->fl[b];
+            s->R[a * n + b] = H[fa * k + fb] - H[fa * k + piv] - H[piv * k + fb] + H[piv * k + piv];
+        }
+    }
+    (void)mtgradi_eigh(s->R, n, s->lam, s->V, s->ew); /* unconverged Jacobi is still usable */
+    double lmax = 0;
+    for (int64_t j = 0; j < n; j++) lmax = fmax(lmax, fabs(s->lam[j]));
+    /* R carries absolute rounding ~eps*hmax from its 4-term sums, and relative rounding from eigh */
+    double cut = fmax(1e-12 * lmax, 64 * DBL_EPSILON * hmax * (double)m);
+    int ray = 0;
+    for (int64_t a = 0; a < n; a++) s->y[a] = s->yray[a] = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double coef = 0;
+        for (int64_t a = 0; a < n; a++) coef += s->V[a * n + j] * s->r[a];
+        if (s->lam[j] > cut) {
+            for (int64_t a = 0; a < n; a++) s->y[a] -= coef / s->lam[j] * s->V[a * n + j];
+        } else if (fabs(coef) > gtol) {
+            ray = 1;
+            for (int64_t a = 0; a < n; a++) s->yray[a] -= coef * s->V[a * n + j];
+        }
+    }
+    const double *y = ray ? s->yray : s->y;
+    double sum = 0;
+    int nonzero = 0;
+    for (int64_t a = 0; a < n; a++) {
+        s->p[(int64_t)s->fl[a]] = y[a];
+        sum += y[a];
+        nonzero |= y[a] != 0;
+    }
+    s->p[piv] = -sum;
+    if (!nonzero) return STEP_NONE;
+    return ray ? STEP_RAY : STEP_NEWTON;
+}
+
+static void grad_scaled(const double *H, const double *c, int64_t k, double inv_s, const double *w,
+                        double *g)
+{
+    for (int64_t i = 0; i < k; i++) {
+        double t = 0;
+        for (int64_t j = 0; j < k; j++)
+            if (w[j] != 0) t += H[i * k + j] * w[j];
+        g[i] = (t + (c ? c[i] : 0)) * inv_s;
+    }
+}
+
+static int64_t support_list(qp_ws *s, int64_t k)
+{
+    int64_t m = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (s->in[i] != 0) s->fl[m++] = (double)i;
+    return m;
+}
+
+/* Clip rounding negatives and restore sum w = 1 (the steps keep it up to rounding). */
+static void renormalise(double *w, int64_t k)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < k; i++) {
+        if (w[i] < 0) w[i] = 0;
+        sum += w[i];
+    }
+    if (sum > 0)
+        for (int64_t i = 0; i < k; i++) w[i] /= sum;
+}
+
+mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, double *w,
+                                 int *iters, double *work)
+{
+    if (iters) *iters = 0;
+    double hmax = max_abs(H, k * k), cmax = max_abs(c, k), sc = fmax(hmax, cmax);
+    if (k == 1 || sc == 0) { /* constant objective (or a single point): the uniform weights */
+        for (int64_t i = 0; i < k; i++) w[i] = 1.0 / (double)k;
+        return MTGRAD_OK;
+    }
+    qp_ws s = qp_carve(work, k);
+    double inv_s = 1 / sc;
+    /* All tolerances are relative to sc (hmax, cmax <= sc), which makes the iteration invariant
+     * under H, c -> t·H, t·c: rounding in g = Hw + c is ~eps·(hmax + cmax), in R ~eps·hmax. */
+    double gscale = (hmax + cmax) * inv_s; /* of the scaled problem, for the final residual */
+    double gtol = 1e-13 * (hmax + cmax);
+    double addtol = fmax(1e-14, 4 * (double)k * DBL_EPSILON) * (hmax + cmax);
+
+    int64_t j0 = 0; /* best vertex: min ½H_jj + c_j */
+    for (int64_t j = 1; j < k; j++)
+        if (0.5 * H[j * k + j] + (c ? c[j] : 0) < 0.5 * H[j0 * k + j0] + (c ? c[j0] : 0)) j0 = j;
+    for (int64_t i = 0; i < k; i++) w[i] = 0, s.in[i] = 0, s.tabu[i] = 0;
+    w[j0] = 1, s.in[j0] = 1;
+
+    int64_t maxit = 50 * k + 100, last_added = -1;
+    int nfull = 0;
+    mtgrad_status st = MTGRAD_E_MAXITER;
+    int64_t it;
+    for (it = 0; it < maxit; it++) {
+        grad_scaled(H, c, k, 1.0, w, s.g);
+        int64_t m = support_list(&s, k);
+        int kind = nfull >= 2 ? STEP_NONE : reduced_step(H, k, hmax, gtol, m, &s);
+        if (kind != STEP_NONE) {
+            double alpha = INFINITY;
+            int64_t blk = -1;
+            for (int64_t a = 0; a < m; a++) {
+                int64_t i = (int64_t)s.fl[a];
+                if (s.p[i] < 0 && w[i] / -s.p[i] < alpha) alpha = w[i] / -s.p[i], blk = i;
+            }
+            if (kind == STEP_NEWTON && alpha >= 1) alpha = 1, blk = -1;
+            if (blk < 0 && kind == STEP_RAY) { /* rounding: no decreasing coordinate */
+                nfull = 2;
+                continue;
+            }
+            if (blk >= 0 && blk == last_added && alpha == 0) {
+                /* the index just released wants to stay at 0: its violation was rounding */
+                s.in[blk] = 0, s.tabu[blk] = 1, last_added = -1, nfull = 2;
+                continue;
+            }
+            for (int64_t a = 0; a < m; a++) {
+                int64_t i = (int64_t)s.fl[a];
+                w[i] += alpha * s.p[i];
+                if (w[i] < 0) w[i] = 0;
+            }
+            if (alpha > 0)
+                for (int64_t i = 0; i < k; i++) s.tabu[i] = 0;
+            last_added = -1;
+            if (blk >= 0) {
+                w[blk] = 0, s.in[blk] = 0, nfull = 0;
+            } else {
+                nfull++;
+            }
+            continue;
+        }
+        /* subproblem solved on the support: price the coordinates outside it */
+        double nu = 0;
+        for (int64_t a = 0; a < m; a++) nu += s.g[(int64_t)s.fl[a]];
+        nu /= (double)m;
+        int64_t jmin = -1;
+        double vmin = -addtol;
+        for (int64_t j = 0; j < k; j++)
+            if (s.in[j] == 0 && s.tabu[j] == 0 && s.g[j] - nu < vmin) vmin = s.g[j] - nu, jmin = j;
+        if (jmin < 0) {
+            st = MTGRAD_OK;
+            break;
+        }
+        s.in[jmin] = 1, last_added = jmin, nfull = 0;
+    }
+    if (iters) *iters = (int)it;
+    renormalise(w, k);
+    if (st == MTGRAD_OK) {
+        grad_scaled(H, c, k, inv_s, w, s.g);
+        double res = mtgradi_qp_kkt_residual(w, s.g, k, gscale);
+        if (!(res <= 1e-9)) st = MTGRAD_E_NOPROGRESS;
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------------ smooth convex f (SQP) */
+
+size_t mtgradi_smooth_simplex_work_size(int64_t k)
+{
+    return (size_t)(k * k + 6 * k) + mtgradi_qp_simplex_work_size(k);
+}
+
+/* Where f can no longer resolve a descent (slope or decrease below rounding), take the full
+ * model step v anyway if it lowers the KKT residual: Newton's local convergence is measured by
+ * the residual, not by f. g is scratch here. Returns 1 if w moved. */
+static int newton_by_residual(const mtgradi_simplex_fn *f, int64_t k, double *w, const double *v,
+                              double res, double *g)
+{
+    double gs = 0;
+    (void)f->eval(f->ctx, v, g, NULL, &gs);
+    if (!(mtgradi_qp_kkt_residual(v, g, k, gs) < res)) return 0;
+    memcpy(w, v, (size_t)k * sizeof *w);
+    renormalise(w, k);
+    return 1;
+}
+
+mtgrad_status mtgradi_smooth_simplex(const mtgradi_simplex_fn *f, int64_t k, double *w, double tol,
+                                     int max_iter, int *iters, double *work)
+{
+    double *g = work, *c = g + k, *v = c + k, *wt = v + k, *best = wt + k, *tmp = best + k;
+    double *Hs = tmp + k, *qpw = Hs + k * k;
+    if (tol <= 0) tol = MTGRADI_QP_TOL;
+    if (max_iter <= 0) max_iter = 200;
+    if (iters) *iters = 0;
+    mtgradi_simplex_project(w, k, w, tmp);
+    double best_res = INFINITY, gs = 0;
+    int stalls = 0, decreased = 1, it;
+    mtgrad_status st = MTGRAD_E_MAXITER;
+    for (it = 0; it < max_iter; it++) {
+        double fw = f->eval(f->ctx, w, g, Hs, &gs);
+        double res = mtgradi_qp_kkt_residual(w, g, k, gs);
+        /* Near the optimum f changes below its rounding (f - f* ~ residual²), so the Armijo
+         * test accepts steps through the slack; progress is then judged by the residual. */
+        if (res < best_res) {
+            best_res = res, stalls = 0;
+            memcpy(best, w, (size_t)k * sizeof *w);
+        } else if (decreased) {
+            stalls = 0; /* the residual is not monotone far from the optimum; f is */
+        } else if (++stalls >= 3) {
+            st = best_res <= fmax(tol, 1e-8) ? MTGRAD_OK : MTGRAD_E_NOPROGRESS;
+            break;
+        }
+        if (res <= tol) {
+            st = MTGRAD_OK;
+            break;
+        }
+        /* quadratic model: min_v ½vᵀHv + (g - H w)ᵀv over the simplex */
+        for (int64_t i = 0; i < k; i++) c[i] = g[i] - mtgradi_dot(Hs + i * k, w, k);
+        (void)mtgradi_qp_simplex(Hs, c, k, v, NULL, qpw); /* best iterate is fine as a direction */
+        /* sum(v - w) = 0 up to rounding, so shift g by nu = wᵀg (= the multiplier on the
+         * support at the optimum): g·(v - w) would otherwise carry |g|·rounding, which swamps
+         * the true slope (~ -residual²) near the optimum */
+        double nu = mtgradi_dot(w, g, k), slope = 0;
+        for (int64_t i = 0; i < k; i++) slope += (g[i] - nu) * (v[i] - w[i]);
+        if (!(slope < 0)) {
+            if (newton_by_residual(f, k, w, v, res, g)) continue;
+            st = best_res <= fmax(tol, 1e-8) ? MTGRAD_OK : MTGRAD_E_NOPROGRESS;
+            break;
+        }
+        double t = 1, slack = 4 * DBL_EPSILON * (fabs(fw) + gs), ft = 0;
+        int accepted = 0;
+        for (int ls = 0; ls < 60; ls++, t *= 0.5) {
+            /* t = 1 takes v itself so that the coordinates the QP zeroed are exactly 0 */
+            for (int64_t i = 0; i < k; i++) wt[i] = t == 1 ? v[i] : w[i] + t * (v[i] - w[i]);
+            ft = f->eval(f->ctx, wt, NULL, NULL, NULL);
+            if (ft <= fw + 1e-4 * t * slope + slack) {
+                accepted = 1;
+                break;
+            }
+        }
+        if (!accepted) {
+            if (newton_by_residual(f, k, w, v, res, g)) continue;
+            st = best_res <= fmax(tol, 1e-8) ? MTGRAD_OK : MTGRAD_E_NOPROGRESS;
+            break;
+        }
+        decreased = ft < fw;
+        memcpy(w, wt, (size_t)k * sizeof *w);
+        renormalise(w, k);
+    }
+    if (it == max_iter) { /* the last step was never evaluated: it may be the best */
+        (void)f->eval(f->ctx, w, g, NULL, &gs);
+        double res = mtgradi_qp_kkt_residual(w, g, k, gs);
+        if (res < best_res) best_res = res, memcpy(best, w, (size_t)k * sizeof *w);
+        if (res <= tol) st = MTGRAD_OK;
+    }
+    if (iters) *iters = it;
+    memcpy(w, best, (size_t)k * sizeof *w);
+    return st;
+}
+
+/* ------------------------------------------------------------------ CAGrad-family objective */
+
+double mtgradi_normlin_eval(void *ctx, const double *w, double *grad, double *hess, double *gscale)
+{
+    const mtgradi_normlin *o = ctx;
+    int64_t k = o->k;
+    mtgradi_matvec(o->M, k, w, o->Mw);
+    double q = fmax(mtgradi_dot(w, o->Mw, k), 0.0), s = sqrt(q + o->eps);
+    double f = mtgradi_dot(w, o->lin, k) + o->beta * s + 0.5 * o->gamma * q;
+    double coef = o->beta / s + o->gamma; /* d f / d(Mw) */
+    if (grad)
+        for (int64_t i = 0; i < k; i++) grad[i] = o->lin[i] + coef * o->Mw[i];
+    if (hess) {
+        /* beta·(M/s - (Mw)(Mw)ᵀ/s³) + gamma·M: PSD since (Mw)ᵀ M⁺ (Mw) = wᵀMw < s² */
+        double s3 = s * s * s;
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < k; j++)
+                hess[i * k + j] = coef * o->M[i * k + j] - o->beta * o->Mw[i] * o->Mw[j] / s3;
+    }
+    if (gscale) *gscale = max_abs(o->lin, k) + coef * max_abs(o->Mw, k);
+    return f;
+}
