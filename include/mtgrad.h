@@ -97,7 +97,8 @@ typedef enum mtgrad_param_type {
     MTGRAD_PARAM_INT = 1,    /* an integer in [lo, hi] */
     MTGRAD_PARAM_BOOL = 2,   /* 1/0, true/false, yes/no, on/off */
     MTGRAD_PARAM_CHOICE = 3, /* one of the names in `choices` ("a|b|c") */
-    MTGRAD_PARAM_REALS = 4   /* a list of finite doubles in [lo, hi], ':' or ' ' separated */
+    MTGRAD_PARAM_REALS = 4   /* a list of finite doubles in [lo, hi], ':' or ' ' separated;
+                                an empty value is the empty list (the method's documented default) */
 } mtgrad_param_type;
 
 /* flags of a parameter description */
@@ -133,7 +134,8 @@ typedef struct mtgrad_aggregator mtgrad_aggregator; /* opaque; owns its state an
  * mtgrad_method_param_at; REALS values use ':' between numbers). All memory the aggregator will
  * ever need for any d is allocated here (the hot path does not allocate).
  * On failure *out is NULL and, if err != NULL, a message of at most errlen-1 chars is written.
- * Returns OK, E_INVAL (NULL out/method, unknown method or parameter, bad value), E_SHAPE (k < 1),
+ * Returns OK, E_INVAL (NULL out/method, unknown method or parameter, bad value), E_SHAPE (k < 1 or
+ * k > 65536), E_UNSUPPORTED (a valid value this method cannot honour, e.g. gradvac group_type=1),
  * E_NOMEM.
  */
 mtgrad_status mtgrad_aggregator_new(mtgrad_aggregator **out, const char *method, int64_t k,
@@ -141,7 +143,8 @@ mtgrad_status mtgrad_aggregator_new(mtgrad_aggregator **out, const char *method,
 void mtgrad_aggregator_free(mtgrad_aggregator *a); /* NULL is a no-op */
 
 /* Set one parameter from its text value (what follows "name=" in the params string).
- * Takes effect from the next call; it does not reset state. Returns OK or E_INVAL. */
+ * Takes effect from the next call; it does not reset state. Returns OK, E_INVAL or E_UNSUPPORTED;
+ * on failure the previous value is kept. */
 mtgrad_status mtgrad_aggregator_set_param(mtgrad_aggregator *a, const char *name,
                                           const char *value);
 /* The current value of a parameter as text (snprintf semantics for buf/len; returns the length
