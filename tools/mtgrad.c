@@ -1,11 +1,79 @@
-/* mtgrad — command-line front end (placeholder main; the real CLI is being written). */
+/* mtgrad — command-line front end of libmtgrad: dispatches to the subcommands (tools/cmd_*.c).
+ * Built on the public header only. */
+#include "cli.h"
 #include "mtgrad.h"
 
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+static const char usage[] =
+    "usage: mtgrad [--help] [--version] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  check-golden PATH...   run golden test vectors and compare with their tolerances\n"
+    "  methods                list the methods, their needs and parameters (--json, --markdown)\n"
+    "  aggregate -m NAME FILE the update direction (and weights) for a gradient matrix\n"
+    "  help [COMMAND]         this text, or the usage of COMMAND\n"
+    "Run 'mtgrad help COMMAND' for the options of a command.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} command;
+
+static const command commands[] = {
+    {"check-golden", mtgrad_cmd_check_golden, mtgrad_usage_check_golden},
+    {"methods", mtgrad_cmd_methods, mtgrad_usage_methods},
+    {"aggregate", mtgrad_cmd_aggregate, mtgrad_usage_aggregate},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name)
 {
-    for (size_t i = 0; i < mtgrad_method_count(); i++)
-        printf("%s\n", mtgrad_method_name(mtgrad_method_at(i)));
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static int help(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    const command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "mtgrad: unknown command '%s'\n%s", argv[1], usage);
+        return 2;
+    }
+    fputs(c->usage, stdout);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    /* A shared library older or newer than the header this tool was built with would silently
+     * disagree on structures and flags: refuse to run. */
+    if (mtgrad_version_number() != MTGRAD_VERSION_NUMBER) {
+        fprintf(stderr, "mtgrad: library version %s does not match header version %s\n",
+                mtgrad_version_string(), MTGRAD_VERSION_STRING);
+        return 1;
+    }
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) return help(1, argv + 1);
+    if (strcmp(cmd, "--version") == 0) {
+        printf("mtgrad %s (library %s)\n", MTGRAD_VERSION_STRING, mtgrad_version_string());
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0) return help(argc - 1, argv + 1);
+    const command *c = find_command(cmd);
+    if (!c) {
+        fprintf(stderr, "mtgrad: unknown command '%s'\n%s", cmd, usage);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
 }

@@ -57,6 +57,17 @@ static int choice_at(const char *choices, int idx, const char **start, size_t *l
     return 0;
 }
 
+/* The fewest significant digits that read back to exactly v ("0.025", not "0.025000000000000001"). */
+static int format_shortest(double v, char *buf, size_t len)
+{
+    char t[40];
+    for (int prec = 1; prec < 17; prec++) {
+        snprintf(t, sizeof t, "%.*g", prec, v);
+        if (strtod(t, NULL) == v) return snprintf(buf, len, "%s", t);
+    }
+    return snprintf(buf, len, "%.17g", v);
+}
+
 static int in_range(const mtgrad_param_desc *p, double v)
 {
     if (p->flags & MTGRAD_PARAM_LO_OPEN ? !(v > p->lo) : !(v >= p->lo)) return 0;
@@ -283,7 +294,11 @@ static int format_reals(const double *v, size_t n, char *buf, size_t len)
     int total = 0;
     for (size_t i = 0; i < n; i++) {
         size_t off = (size_t)total < len ? (size_t)total : len;
-        int w = snprintf(buf ? buf + off : NULL, buf ? len - off : 0, "%s%.17g", i ? ":" : "", v[i]);
+        int w = snprintf(buf ? buf + off : NULL, buf ? len - off : 0, "%s", i ? ":" : "");
+        if (w < 0) return -1;
+        total += w;
+        off = (size_t)total < len ? (size_t)total : len;
+        w = format_shortest(v[i], buf ? buf + off : NULL, buf ? len - off : 0);
         if (w < 0) return -1;
         total += w;
     }
@@ -300,7 +315,7 @@ static int format_value(const mtgrad_param_desc *p, double v, char *buf, size_t 
         return snprintf(buf, len, "%.*s", (int)cl, c);
     }
     if (p->type == MTGRAD_PARAM_BOOL) return snprintf(buf, len, "%s", v != 0 ? "yes" : "no");
-    return snprintf(buf, len, "%.17g", v);
+    return format_shortest(v, buf, len);
 }
 
 int mtgrad_param_default_str(const mtgrad_param_desc *p, char *buf, size_t len)
