@@ -61,6 +61,7 @@ static int choice_at(const char *choices, int idx, const char **start, size_t *l
 static int format_shortest(double v, char *buf, size_t len)
 {
     char t[40];
+    if (v == floor(v) && fabs(v) < 1e15) return snprintf(buf, len, "%.0f", v); /* 250, not 2.5e+02 */
     for (int prec = 1; prec < 17; prec++) {
         snprintf(t, sizeof t, "%.*g", prec, v);
         if (strtod(t, NULL) == v) return snprintf(buf, len, "%s", t);

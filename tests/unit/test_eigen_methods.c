@@ -238,11 +238,14 @@ static void test_aligned_rank_threshold(mtgradi_rng *r)
     mtgrad_aggregator_free(a);
 }
 
+/* The parameter's value as text equals `want`: same choice name, or the same number. */
 static void check_param(mtgrad_aggregator *a, const char *name, const char *want)
 {
-    char buf[64];
+    char buf[64], *end_b, *end_w;
     mtgrad_aggregator_get_param(a, name, buf, sizeof buf);
-    CHECK(strcmp(buf, want) == 0, "%s = %s, want %s", name, buf, want);
+    double b = strtod(buf, &end_b), w = strtod(want, &end_w);
+    int numeric = end_b != buf && *end_b == '\0' && end_w != want && *end_w == '\0';
+    CHECK(numeric ? b == w : strcmp(buf, want) == 0, "%s = %s, want %s", name, buf, want);
 }
 
 static void test_aligned_presets_and_degenerate(mtgradi_rng *r)
