@@ -25,6 +25,7 @@ static void gram(const double *G, int64_t k, int64_t d, double *M)
 static int gauss_solve(const double *A_in, const double *b_in, int n, double *x)
 {
     double A[KMAX * KMAX], b[KMAX];
+    if (n < 1 || n > KMAX) return -1; /* also tells the compiler the copies below are bounded */
     memcpy(A, A_in, sizeof(double) * (size_t)(n * n));
     memcpy(b, b_in, sizeof(double) * (size_t)n);
     for (int c = 0; c < n; c++) {
