@@ -80,7 +80,8 @@ $(BUILD)/tests/tools/%: tests/tools/%.c tests/harness.h $(TOOLLIB_OBJ) $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -Itests -Itools -o $@ $< $(TOOLLIB_OBJ) $(LIB_A) -lcjson $(LDLIBS)
 
 test: all $(TEST_BIN) $(TTEST_BIN)
-	@sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(wildcard tests/scripts/test_*.sh)
+	@MTGRAD_TEST_LDFLAGS="$(filter -fsanitize=% -fopenmp,$(LDLIBS))" \
+	    sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(wildcard tests/scripts/test_*.sh)
 
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)

@@ -42,7 +42,7 @@ int main(void)
 }
 PROG
 # shellcheck disable=SC2086 # flags are words on purpose
-if ${CC:-cc} -std=c11 -o "$tmp/use" "$tmp/use.c" $flags -lm 2>"$tmp/cc.err"; then ok; else
+if ${CC:-cc} -std=c11 $MTGRAD_TEST_LDFLAGS -o "$tmp/use" "$tmp/use.c" $flags -lm 2>"$tmp/cc.err"; then ok; else
     bad "compiling against the installed library: $(cat "$tmp/cc.err")"; finish
 fi
 if LD_LIBRARY_PATH="$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/use"; then ok; else

@@ -13,7 +13,7 @@ trap 'rm -rf "$tmp"' EXIT
 # 1. the C example: the first ```c block, a complete program
 awk '/^```c$/ {inblk = 1; next} inblk && /^```$/ {exit} inblk {print}' README.md >"$tmp/example.c"
 if [ -s "$tmp/example.c" ]; then ok; else bad "README.md has no \`\`\`c block"; fi
-if ${CC:-cc} -std=c11 -Wall -Wextra -Werror -Iinclude -o "$tmp/example" "$tmp/example.c" \
+if ${CC:-cc} -std=c11 $MTGRAD_TEST_LDFLAGS -Wall -Wextra -Werror -Iinclude -o "$tmp/example" "$tmp/example.c" \
     "$build/libmtgrad.a" -lm -fopenmp 2>"$tmp/cc.err"; then
     ok
     if "$tmp/example" >"$tmp/example.out" 2>&1; then ok; else
