@@ -8,7 +8,9 @@
  * Outputs: weights = the simplex weights w (sum to 1), direction = Gᵀw.
  *
  * Variants (`variant`):
- *   exact (default)  the exact min-norm point: active-set QP on M (qp.h), KKT residual ~1e-13.
+ *   exact (default)  the exact min-norm point: active-set QP on M (qp.h), KKT residual ~1e-13,
+ *                    then polished per row (equilibrated active set) so that rows of any norm
+ *                    (1e-10..1e10) satisfy <g_i, d> >= |d|² to rounding relative to |g_i| |d|.
  *                    O(k³) per active-set iteration, O(k) iterations typically. Keeps the
  *                    non-conflict guarantee G d >= ||d||² >= 0.
  *   sener_minnorm    a port of MinNormSolver.find_min_norm_element (best pair by the 2-vector

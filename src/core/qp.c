@@ -146,6 +146,155 @@ static void renormalise(double *w, int64_t k)
         for (int64_t i = 0; i < k; i++) w[i] /= sum;
 }
 
+/* ------------------------------------------------------------------ min-norm polishing
+ *
+ * For c = NULL (min wᵀHw, the min-norm point of the hull of rows g_i with H = Gram) the
+ * tolerances above are relative to max|H|, which says nothing about rows whose norms are far
+ * below the largest (rows scaled 1e-10..1e10: the small rows' stationarity is not resolved).
+ * Equilibrated form: D = diag(sqrt(H_ii)), v = D w / Dmin, Ĥ = D⁻¹HD⁻¹ (unit diagonal),
+ * a_i = Dmin/D_i in (0, 1]:  min vᵀĤv  s.t.  aᵀv = 1, v >= 0.  (Ĥv)_i = <g_i/|g_i|, d>/Dmin and
+ * the KKT conditions (Ĥv)_i >= λ a_i (equality on the support, λ = vᵀĤv) are non-conflict
+ * conditions measured relative to |g_i|, so every row is resolved to rounding of its own terms.
+ * A primal active-set loop (Nocedal & Wright §16.5) on this form, started from the QP's support,
+ * solves the equality problem on the support exactly (Cholesky of Ĥ_SS: y = Ĥ_SS⁻¹ a_S,
+ * v_S = y / aᵀy), steps to the boundary when some v_i would turn negative, and adds the most
+ * violating index in scaled terms. The result is kept only if its scaled residual is no worse.
+ */
+
+/* Scaled KKT residual of a point w of Δ:  max_i of the support spread / sign violation of
+ * <g_i/|g_i|, d> - |d|²/|g_i| relative to |d|, plus its rounding (terms of (Ĥv)_i).
+ * Hh = Ĥ, D = sqrt(diag H); v, q: k doubles of scratch. Returns 0 when d = 0. */
+static double minnorm_scaled_residual(const double *Hh, const double *D, int64_t k,
+                                      const double *w, double *v, double *q)
+{
+    for (int64_t i = 0; i < k; i++) v[i] = D[i] * w[i];
+    double nu = 0;
+    for (int64_t i = 0; i < k; i++) {
+        q[i] = 0;
+        for (int64_t j = 0; j < k; j++)
+            if (v[j] != 0) q[i] += Hh[i * k + j] * v[j];
+        nu += v[i] * q[i];
+    }
+    if (!(nu > 0)) return 0;
+    double nd = sqrt(nu), res = 0;
+    for (int64_t i = 0; i < k; i++) {
+        double t = q[i] - nu / D[i]; /* = (<g_i, d> - |d|²)/|g_i| */
+        res = fmax(res, w[i] > 0 ? fabs(t) : -t);
+    }
+    return res / nd;
+}
+
+/* Equality-constrained optimum on the support idx[0..m): z (k values, 0 off the support),
+ * z_S = y / aᵀy with Ĥ_SS y = a_S. L: m*m scratch, y: m scratch. Returns 0, or -1 when Ĥ_SS is
+ * not numerically positive definite (affinely dependent rows: the QP's answer is kept). */
+static int minnorm_support_solve(const double *Hh, const double *a, int64_t k, const double *idx,
+                                 int64_t m, double *L, double *y, double *z)
+{
+    for (int64_t r = 0; r < m; r++) {
+        int64_t ir = (int64_t)idx[r];
+        for (int64_t c2 = 0; c2 < m; c2++) L[r * m + c2] = Hh[ir * k + (int64_t)idx[c2]];
+        y[r] = a[ir];
+    }
+    if (mtgradi_cholesky(L, m) != 0) return -1;
+    mtgradi_cholesky_solve(L, m, y);
+    double t = 0;
+    for (int64_t r = 0; r < m; r++) t += a[(int64_t)idx[r]] * y[r];
+    if (!(t > 0) || !isfinite(t)) return -1;
+    for (int64_t i = 0; i < k; i++) z[i] = 0;
+    for (int64_t r = 0; r < m; r++) z[(int64_t)idx[r]] = y[r] / t;
+    for (int64_t r = 0; r < m; r++)
+        if (!isfinite(z[(int64_t)idx[r]])) return -1;
+    return 0;
+}
+
+/* Primal active-set loop on the equilibrated problem from the feasible v (aᵀv = 1, v >= 0).
+ * Returns 0 with v optimal to rounding, -1 when a support system was singular or the cap was
+ * hit (v is then still feasible, and no worse than on entry). */
+static int minnorm_active_set(const double *Hh, const double *a, int64_t k, double *v, qp_ws *s,
+                              double *idx, double *z, double *y)
+{
+    int64_t maxit = 50 * k + 100, last_added = -1;
+    for (int64_t it = 0; it < maxit; it++) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < k; i++)
+            if (v[i] > 0 || i == last_added) idx[m++] = (double)i;
+        if (minnorm_support_solve(Hh, a, k, idx, m, s->R, y, z) != 0) return -1;
+        double alpha = 1;
+        int64_t blk = -1;
+        for (int64_t r = 0; r < m; r++) {
+            int64_t i = (int64_t)idx[r];
+            if (z[i] <= 0 && v[i] / (v[i] - z[i]) < alpha) alpha = v[i] / (v[i] - z[i]), blk = i;
+        }
+        if (blk >= 0 && blk == last_added && alpha == 0)
+            return 0; /* the index just added wants to stay at 0: its violation was rounding */
+        last_added = -1;
+        if (blk >= 0) { /* step to the boundary, drop the blocking index */
+            for (int64_t r = 0; r < m; r++) {
+                int64_t i = (int64_t)idx[r];
+                v[i] = i == blk ? 0 : fmax(v[i] + alpha * (z[i] - v[i]), 0);
+            }
+            continue;
+        }
+        for (int64_t i = 0; i < k; i++) v[i] = z[i];
+        /* price the rest: (Ĥv)_j - λ a_j < 0 is a conflict of row j with d, in units of |g_j| */
+        double lam = 0;
+        for (int64_t r = 0; r < m; r++) {
+            int64_t i = (int64_t)idx[r];
+            lam += v[i] * mtgradi_dot(Hh + i * k, v, k);
+        }
+        int64_t jmin = -1;
+        double vmin = 0;
+        for (int64_t j = 0; j < k; j++) {
+            if (v[j] > 0) continue;
+            double q = 0, qa = 0;
+            for (int64_t l = 0; l < k; l++) q += Hh[j * k + l] * v[l], qa += fabs(Hh[j * k + l] * v[l]);
+            double viol = q - lam * a[j], tol = 32 * (double)k * DBL_EPSILON * (qa + lam * a[j]);
+            if (viol < -tol && viol < vmin) vmin = viol, jmin = j;
+        }
+        if (jmin < 0) return 0;
+        last_added = jmin;
+    }
+    return -1;
+}
+
+/* Polish the QP's min-norm point w (H = Gram, c = 0) in the equilibrated form; see above.
+ * Uses the QP's workspace (free after its loop). */
+static void minnorm_polish(const double *H, int64_t k, double *w, qp_ws *s)
+{
+    double *D = s->lam, *a = s->tabu, *v = s->y, *z = s->yray, *q = s->g, *idx = s->fl;
+    double *y = s->r, *cand = s->p, *Hh = s->V;
+    double dmin = INFINITY;
+    for (int64_t i = 0; i < k; i++) {
+        D[i] = sqrt(H[i * k + i]);
+        if (!(D[i] > 0) || !isfinite(D[i])) return; /* a zero row: d = 0 is reachable exactly */
+        dmin = fmin(dmin, D[i]);
+    }
+    for (int64_t i = 0; i < k; i++) {
+        a[i] = dmin / D[i];
+        for (int64_t j = 0; j < k; j++) Hh[i * k + j] = H[i * k + j] / D[i] / D[j];
+    }
+    double res0 = minnorm_scaled_residual(Hh, D, k, w, v, q);
+    if (res0 == 0) return;
+    double sv = 0; /* the QP's point in the equilibrated coordinates, aᵀv = 1 */
+    for (int64_t i = 0; i < k; i++) v[i] = D[i] * w[i] / dmin, sv += a[i] * v[i];
+    for (int64_t i = 0; i < k; i++) v[i] /= sv;
+    if (minnorm_active_set(Hh, a, k, v, s, idx, z, y) != 0) {
+        /* the QP's support was singular (affinely dependent rows, k > d): restart from the
+         * shortest row; a support with linearly independent rows exists whenever d != 0 */
+        int64_t j0 = 0;
+        for (int64_t i = 1; i < k; i++)
+            if (D[i] < D[j0]) j0 = i;
+        for (int64_t i = 0; i < k; i++) v[i] = i == j0 ? 1 / a[i] : 0;
+        if (minnorm_active_set(Hh, a, k, v, s, idx, z, y) != 0) return;
+    }
+    double sw = 0;
+    for (int64_t i = 0; i < k; i++) cand[i] = a[i] * v[i], sw += cand[i];
+    if (!(sw > 0)) return;
+    for (int64_t i = 0; i < k; i++) cand[i] /= sw;
+    if (minnorm_scaled_residual(Hh, D, k, cand, v, q) <= res0)
+        for (int64_t i = 0; i < k; i++) w[i] = cand[i];
+}
+
 mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, double *w,
                                  int *iters, double *work)
 {
@@ -225,6 +374,7 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
     }
     if (iters) *iters = (int)it;
     renormalise(w, k);
+    if (!c) minnorm_polish(H, k, w, &s);
     if (st == MTGRAD_OK) {
         grad_scaled(H, c, k, inv_s, w, s.g);
         double res = mtgradi_qp_kkt_residual(w, s.g, k, gscale);

@@ -48,6 +48,13 @@ double mtgradi_qp_kkt_residual(const double *w, const double *q, int64_t k, doub
  * termination in exact arithmetic; on well-conditioned input the result satisfies
  * mtgradi_qp_kkt_residual(w, H w + c, k, max|H| + max|c|) <= ~1e-13. All tolerances are
  * relative to max|H| + max|c|, so the result does not depend on a common scaling of H and c.
+ * c = NULL (the min-norm point of the hull of rows g_i, H = Gram): the result is then polished
+ * in the equilibrated form (rows normalised, v_i = w_i sqrt(H_ii)) by a primal active-set loop
+ * with Cholesky solves on the support, so that every row's KKT condition
+ * <g_i, d> >= |d|² (equality on the support) holds to rounding relative to |g_i| |d| even when
+ * the row norms span 1e-10..1e10 (the max|H|-relative rule above cannot resolve small rows).
+ * The polished point is kept only if its scaled residual is no worse; when H has no zero
+ * diagonal entry and d != 0.
  * Returns OK, E_MAXITER (cap 50k + 100 iterations) or E_NOPROGRESS (a cycle at rounding level
  * with a residual above 1e-9); w holds the current (best: the method is monotone) iterate.
  */

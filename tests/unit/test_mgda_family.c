@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "qp.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,115 @@ static void test_mgda_exact(mtgradi_rng *r)
         CHECK(run("mgda", variants[v], Go, 1, 3, dir, w) == MTGRAD_OK, "k = 1");
         CHECK_CLOSE(w[0], 1, 0, 0);
     }
+}
+
+/* Independent high-accuracy min-norm point for rows of wildly different norms: enumeration of
+ * supports in the equilibrated form (rows normalised, ĝ_i = g_i/|g_i|; v_i = w_i |g_i| / Dmin,
+ * a_i = Dmin/|g_i|): on each support solve Ĥ_SS y = a_S by Gaussian elimination with partial
+ * pivoting, v_S = y / aᵀy; keep the nonnegative solution whose off-support rows satisfy
+ * <ĝ_j, d> >= |d|²/|g_j| best (all conditions in units of |d|). Writes the direction to dref;
+ * returns 0 if no support qualified. */
+static int brute_min_norm_scaled(const double *G, int k, int d, double *dref)
+{
+    double Gh[KMAX * DMAX], nr[KMAX], a[KMAX], Hh[KMAX * KMAX], dmin = INFINITY, bestv = INFINITY;
+    for (int i = 0; i < k; i++) {
+        nr[i] = sqrt(mtgradi_dot(G + i * d, G + i * d, d));
+        dmin = fmin(dmin, nr[i]);
+        for (int j = 0; j < d; j++) Gh[i * d + j] = G[i * d + j] / nr[i];
+    }
+    for (int i = 0; i < k; i++) a[i] = dmin / nr[i];
+    gram(Gh, k, d, Hh);
+    int found = 0;
+    for (unsigned mask = 1; mask < (1u << k); mask++) {
+        int idx[KMAX], m = 0;
+        for (int i = 0; i < k; i++)
+            if (mask & (1u << i)) idx[m++] = i;
+        double A[KMAX * KMAX], y[KMAX];
+        for (int r2 = 0; r2 < m; r2++) {
+            for (int c = 0; c < m; c++) A[r2 * m + c] = Hh[idx[r2] * k + idx[c]];
+            y[r2] = a[idx[r2]];
+        }
+        int ok = 1;
+        for (int col = 0; col < m && ok; col++) {
+            int piv = col;
+            for (int rr = col + 1; rr < m; rr++)
+                if (fabs(A[rr * m + col]) > fabs(A[piv * m + col])) piv = rr;
+            if (!(fabs(A[piv * m + col]) > 1e-9)) { /* Ĥ has unit diagonal */
+                ok = 0;
+                break;
+            }
+            for (int j = 0; j < m; j++) {
+                double t = A[col * m + j];
+                A[col * m + j] = A[piv * m + j], A[piv * m + j] = t;
+            }
+            double t = y[col];
+            y[col] = y[piv], y[piv] = t;
+            for (int rr = col + 1; rr < m; rr++) {
+                double f = A[rr * m + col] / A[col * m + col];
+                for (int j = col; j < m; j++) A[rr * m + j] -= f * A[col * m + j];
+                y[rr] -= f * y[col];
+            }
+        }
+        if (!ok) continue;
+        for (int rr = m - 1; rr >= 0; rr--) {
+            double t = y[rr];
+            for (int j = rr + 1; j < m; j++) t -= A[rr * m + j] * y[j];
+            y[rr] = t / A[rr * m + rr];
+        }
+        double at = 0, ymax = 0;
+        for (int r2 = 0; r2 < m; r2++) at += a[idx[r2]] * y[r2], ymax = fmax(ymax, fabs(y[r2]));
+        int feas = at > 0;
+        for (int r2 = 0; r2 < m; r2++) feas &= y[r2] >= -1e-12 * ymax;
+        if (!feas) continue;
+        double dd[DMAX] = {0}, lam = 0, viol = 0;
+        for (int r2 = 0; r2 < m; r2++)
+            for (int j = 0; j < d; j++) dd[j] += fmax(y[r2], 0) / at * Gh[idx[r2] * d + j];
+        lam = mtgradi_dot(dd, dd, d);
+        for (int i = 0; i < k; i++)
+            if (!(mask & (1u << i))) viol = fmax(viol, lam * a[i] - mtgradi_dot(Gh + i * d, dd, d));
+        viol /= sqrt(lam);
+        if (viol < bestv) {
+            bestv = viol, found = 1;
+            for (int j = 0; j < d; j++) dref[j] = dd[j] * dmin; /* back to the units of G */
+        }
+    }
+    return found && bestv <= 1e-9;
+}
+
+/* Rows scaled 1e-10 ... 1e10 (one factor per row): the exact variant must keep every row free of
+ * conflict relative to its own norm, <g_i, d> >= -|g_i| (1e-8 |d| + rounding of d) (the property
+ * battery's tolerance), and match the equilibrated enumeration. */
+static void test_mgda_scaled(mtgradi_rng *r)
+{
+    double G[KMAX * DMAX], dir[DMAX], w[KMAX], dref[DMAX];
+    int compared = 0;
+    for (int rep = 0; rep < 60; rep++) {
+        int k = 3 + rep % 6, d = 5 + (rep * 7) % 46;
+        random_G(r, k, d, G);
+        double nrm[KMAX];
+        for (int i = 0; i < k; i++) {
+            double f = pow(10.0, -10.0 + 20.0 * (double)((i + rep) % k) / (double)(k - 1));
+            for (int j = 0; j < d; j++) G[i * d + j] *= f;
+            nrm[i] = sqrt(mtgradi_dot(G + i * d, G + i * d, d));
+        }
+        CHECK(run("mgda", "", G, k, d, dir, w) == MTGRAD_OK, "mgda scaled k %d d %d: status", k, d);
+        double nd = sqrt(mtgradi_dot(dir, dir, d)), wg = 0;
+        for (int i = 0; i < k; i++) wg += fabs(w[i]) * nrm[i];
+        double round = (double)(k + 2) * DBL_EPSILON * wg;
+        for (int i = 0; i < k; i++) {
+            double ip = mtgradi_dot(G + i * d, dir, d);
+            CHECK(ip >= -nrm[i] * (1e-8 * nd + round),
+                  "mgda scaled rep %d (k %d, d %d): <g_%d, d> = %.17g (|g| %g, |d| %g)", rep, k, d,
+                  i, ip, nrm[i], nd);
+        }
+        if (k > d || !brute_min_norm_scaled(G, k, d, dref)) continue;
+        compared++;
+        double err = 0, nref = sqrt(mtgradi_dot(dref, dref, d));
+        for (int j = 0; j < d; j++) err = fmax(err, fabs(dir[j] - dref[j]));
+        CHECK(err <= 1e-9 * nref, "mgda scaled rep %d (k %d, d %d): |d - d_ref|_inf = %g, |d_ref| = %g",
+              rep, k, d, err, nref);
+    }
+    CHECK(compared >= 50, "mgda scaled: only %d cases compared with the enumeration", compared);
 }
 
 /* Sener's solver: g_1 = 0 hits the 0.999 clamp (w = (0.999, 0.001), d = 0.001·g_2); a k = 3
@@ -453,5 +563,6 @@ int main(void)
     test_imgrad(&r);
     test_conicgrad(&r);
     test_degenerate(&r);
+    test_mgda_scaled(&r); /* last: the other tests keep their random streams */
     return harness_report();
 }
