@@ -106,10 +106,40 @@ static double cone_eval(void *vctx, const double *w, double *grad, double *hess,
     return 0.5 * rho * rho;
 }
 
-/* Mu, Mw, gam, Mg, Ma, beta (k each), then the SQP's (or the fallback QP's) scratch */
+/* Mu, Mw, gam, Mg, Ma, beta (k each), FISTA's y, grad, previous w, projection scratch (k each),
+ * then the SQP's (or the fallback QP's) scratch */
 static size_t conicgrad_work_size(int64_t k)
 {
-    return (size_t)(6 * k) + mtgradi_smooth_simplex_work_size(k);
+    return (size_t)(10 * k) + mtgradi_smooth_simplex_work_size(k);
+}
+
+/* Accelerated projected gradient (FISTA with restarts) on h, step 1/L with L = trace(M) >=
+ * lambda_max(M), a Lipschitz constant of grad h (h = half the squared distance of g_w to the
+ * polar cone, composed with w -> G^T w). h is convex and C^1 but only piecewise C^2, so the
+ * Newton-type solver can stall where the region (inside / boundary / polar) changes; this
+ * first-order method always makes progress and hands the Newton solver a better start. */
+static void cone_fista(cone_ctx *x, int64_t k, double L, double *w, double *scratch, int iters)
+{
+    double *y = scratch, *g = scratch + k, *wprev = scratch + 2 * k, *proj = scratch + 3 * k;
+    double t = 1, hprev = cone_eval(x, w, NULL, NULL, NULL);
+    for (int64_t i = 0; i < k; i++) y[i] = wprev[i] = w[i];
+    for (int it = 0; it < iters; it++) {
+        cone_eval(x, y, g, NULL, NULL);
+        for (int64_t i = 0; i < k; i++) g[i] = y[i] - g[i] / L;
+        mtgradi_simplex_project(g, k, w, proj);
+        double h = cone_eval(x, w, NULL, NULL, NULL);
+        double tn = 0.5 * (1 + sqrt(1 + 4 * t * t)), mom = (t - 1) / tn;
+        if (h > hprev) { /* adaptive restart (O'Donoghue & Candes 2015): drop the momentum */
+            tn = 1;
+            mom = 0;
+        }
+        for (int64_t i = 0; i < k; i++) {
+            y[i] = w[i] + mom * (w[i] - wprev[i]);
+            wprev[i] = w[i];
+        }
+        t = tn;
+        hprev = h;
+    }
 }
 
 static mtgrad_status conicgrad_weights(mtgrad_aggregator *a, const double *M, const double *losses,
@@ -120,7 +150,7 @@ static mtgrad_status conicgrad_weights(mtgrad_aggregator *a, const double *M, co
     double kk = (double)k, sum = 0, dmax = 0, c = a->pv[P_C];
     cone_ctx x = {M, k, c, sqrt(1 - c * c), 0, a->work, a->work + k, a->work + 2 * k,
                   a->work + 3 * k, a->work + 4 * k, a->work + 5 * k};
-    double *sw = a->work + 6 * k;
+    double *sw = a->work + 6 * k; /* FISTA uses its first 4k when the SQP needs help */
     for (int64_t i = 0; i < k * k; i++) sum += M[i];
     for (int64_t i = 0; i < k; i++) dmax = fmax(dmax, M[i * k + i]);
     double n0sq = sum / (kk * kk);
@@ -140,6 +170,12 @@ static mtgrad_status conicgrad_weights(mtgrad_aggregator *a, const double *M, co
     }
     mtgradi_simplex_fn fn = {cone_eval, &x};
     mtgrad_status s = mtgradi_smooth_simplex(&fn, k, w, 0, 0, NULL, sw);
+    if (s != MTGRAD_OK) { /* Newton stalled at a region change: first-order steps, then retry */
+        double trace = 0;
+        for (int64_t i = 0; i < k; i++) trace += M[i * k + i];
+        cone_fista(&x, k, trace, w, a->work + 6 * k, 2000);
+        s = mtgradi_smooth_simplex(&fn, k, w, 0, 0, NULL, sw + 4 * k);
+    }
     /* β at the returned point; h = 0 there (g_w in the polar cone, β = 0) is the global
      * minimum of h >= 0 whatever the residual says (h is only C¹ at the polar cone's edge) */
     if (cone_eval(&x, w, NULL, NULL, NULL) == 0) s = MTGRAD_OK;

@@ -552,6 +552,30 @@ static void test_degenerate(mtgradi_rng *r)
     }
 }
 
+/* Many random instances (its own seed): the solver must reach the optimum every time, also where
+ * the dual changes region (inside / boundary / polar cone), where a Newton solver can stall.
+ * Optimality is checked by strong duality: min_i <g_i, d*> = ||d*||^2 for d* != 0. */
+static void test_conicgrad_many(void)
+{
+    mtgradi_rng r;
+    mtgradi_rng_seed(&r, 77);
+    double G[KMAX * DMAX], dir[DMAX], w[KMAX];
+    int bad_status = 0, not_optimal = 0;
+    for (int rep = 0; rep < 600; rep++) {
+        int k = 2 + rep % 7, d = 2 + rep % 11;
+        double c = 0.1 + 0.8 * mtgradi_rng_uniform(&r);
+        random_G(&r, k, d, G);
+        char params[64];
+        snprintf(params, sizeof params, "c=%.17g,scale=none", c);
+        if (run("conicgrad", params, G, k, d, dir, w) != MTGRAD_OK) bad_status++;
+        double nd2 = mtgradi_dot(dir, dir, d), mn = INFINITY;
+        for (int i = 0; i < k; i++) mn = fmin(mn, mtgradi_dot(G + i * d, dir, d));
+        if (nd2 > 1e-16 && !harness_close(mn, nd2, 1e-7, 1e-12)) not_optimal++;
+    }
+    CHECK(bad_status == 0, "conicgrad: %d of 600 instances without OK status", bad_status);
+    CHECK(not_optimal == 0, "conicgrad: %d of 600 instances not optimal", not_optimal);
+}
+
 int main(void)
 {
     mtgradi_rng r;
@@ -564,5 +588,6 @@ int main(void)
     test_conicgrad(&r);
     test_degenerate(&r);
     test_mgda_scaled(&r); /* last: the other tests keep their random streams */
+    test_conicgrad_many();
     return harness_report();
 }
