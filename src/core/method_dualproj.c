@@ -20,16 +20,7 @@
 #include "internal.h"
 #include "nnls.h"
 
-enum { P_PREF, P_NORM_EPS, P_REG_EPS, N_PARAMS };
-
-static const mtgrad_param_desc params[N_PARAMS] = {
-    {"pref_vector", MTGRAD_PARAM_CHOICE, 0, 0, 0, "mean|ones", 0,
-     "preference weights: mean = 1/k each (TorchJD default), ones = 1 each"},
-    {"norm_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1e300, NULL, 0,
-     "M is divided by tr(M) only if tr(M) >= norm_eps (absolute); else M counts as zero"},
-    {"reg_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1, NULL, 0,
-     "added to the diagonal of M/tr(M) so the QP is strictly convex (0: exact, needs M non-singular)"},
-};
+enum { P_PREF = MTGRADI_CONE_PREF, P_NORM_EPS = MTGRADI_CONE_NORM_EPS, P_REG_EPS = MTGRADI_CONE_REG_EPS };
 
 static size_t dualproj_work_size(int64_t k)
 {
@@ -46,13 +37,7 @@ static mtgrad_status dualproj_weights(mtgrad_aggregator *a, const double *M, con
     mtgradi_cone_gram(M, k, a->pv[P_NORM_EPS], a->pv[P_REG_EPS], Q);
     for (int64_t i = 0; i < k; i++) u[i] = pref;
     int rc = mtgradi_cone_project(Q, u, k, w, cw);
-    if (rc == -1)
-        return mtgradi_fail(a, MTGRAD_E_NOPROGRESS,
-                            "dualproj: M/tr(M) + reg_eps*I is numerically singular (reg_eps = %g); "
-                            "the last feasible iterate was used", a->pv[P_REG_EPS]);
-    if (rc == -2)
-        return mtgradi_fail(a, MTGRAD_E_MAXITER, "dualproj: active-set QP hit its iteration cap");
-    return MTGRAD_OK;
+    return mtgradi_cone_status(a, rc);
 }
 
 const mtgrad_method mtgradi_dualproj = {
@@ -61,8 +46,8 @@ const mtgrad_method mtgradi_dualproj = {
     .citation = "Quinton & Rey, Jacobian Descent For Multi-Objective Optimization, arXiv 2406.16232, "
                 "2024; TorchJD/torchjd src/torchjd/aggregation/_dualproj.py",
     .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
-    .params = params,
-    .n_params = N_PARAMS,
+    .params = mtgradi_cone_params,
+    .n_params = MTGRADI_CONE_N_PARAMS,
     .work_size = dualproj_work_size,
     .weights = dualproj_weights,
 };

@@ -87,10 +87,7 @@ static mtgrad_status imgrad_weights(mtgrad_aggregator *a, const double *M, const
     }
     mtgradi_simplex_fn fn = {mtgradi_normlin_eval, &obj};
     mtgrad_status s = mtgradi_smooth_simplex(&fn, k, w, 0, 0, NULL, sw);
-    double lam = phi / (sqrt(fmax(mtgradi_quad(M, k, w), 0.0)) + 1e-8);
-    int rescale = (int)a->pv[P_RESCALE];
-    double div = rescale == 0 ? 1.0 : rescale == 1 ? 1.0 + c * c : 1.0 + c;
-    for (int64_t i = 0; i < k; i++) w[i] = (1.0 / kk + lam * w[i]) / div;
+    mtgradi_cagrad_recover(M, k, phi, c, (int)a->pv[P_RESCALE], w);
     if (sm != MTGRAD_OK)
         return mtgradi_fail(a, sm, "imgrad: the MGDA min-norm QP did not converge (its best "
                             "iterate is used)");

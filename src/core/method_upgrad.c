@@ -25,16 +25,7 @@
 #include "internal.h"
 #include "nnls.h"
 
-enum { P_PREF, P_NORM_EPS, P_REG_EPS, N_PARAMS };
-
-static const mtgrad_param_desc params[N_PARAMS] = {
-    {"pref_vector", MTGRAD_PARAM_CHOICE, 0, 0, 0, "mean|ones", 0,
-     "preference weights: mean = 1/k each (TorchJD default), ones = 1 each"},
-    {"norm_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1e300, NULL, 0,
-     "M is divided by tr(M) only if tr(M) >= norm_eps (absolute); else M counts as zero"},
-    {"reg_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1, NULL, 0,
-     "added to the diagonal of M/tr(M) so every QP is strictly convex (0: exact, needs M non-singular)"},
-};
+enum { P_PREF = MTGRADI_CONE_PREF, P_NORM_EPS = MTGRADI_CONE_NORM_EPS, P_REG_EPS = MTGRADI_CONE_REG_EPS };
 
 static size_t upgrad_work_size(int64_t k)
 {
@@ -57,13 +48,7 @@ static mtgrad_status upgrad_weights(mtgrad_aggregator *a, const double *M, const
         if (rc < worst) worst = rc;
         for (int64_t j = 0; j < k; j++) w[j] += v[j];
     }
-    if (worst == -1)
-        return mtgradi_fail(a, MTGRAD_E_NOPROGRESS,
-                            "upgrad: M/tr(M) + reg_eps*I is numerically singular (reg_eps = %g); "
-                            "the last feasible iterate was used", a->pv[P_REG_EPS]);
-    if (worst == -2)
-        return mtgradi_fail(a, MTGRAD_E_MAXITER, "upgrad: active-set QP hit its iteration cap");
-    return MTGRAD_OK;
+    return mtgradi_cone_status(a, worst);
 }
 
 const mtgrad_method mtgradi_upgrad = {
@@ -72,8 +57,8 @@ const mtgrad_method mtgradi_upgrad = {
     .citation = "Quinton & Rey, Jacobian Descent For Multi-Objective Optimization, arXiv 2406.16232, "
                 "2024; TorchJD/torchjd src/torchjd/aggregation/_upgrad.py",
     .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
-    .params = params,
-    .n_params = N_PARAMS,
+    .params = mtgradi_cone_params,
+    .n_params = MTGRADI_CONE_N_PARAMS,
     .work_size = upgrad_work_size,
     .weights = upgrad_weights,
 };

@@ -243,3 +243,22 @@ mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double 
         if (w[i] > 1e6 * wstart[i]) grown = 1;
     return nonpos || grown ? MTGRADI_BARGAIN_NO_ROOT : MTGRADI_BARGAIN_STALLED;
 }
+
+const mtgrad_param_desc mtgradi_cone_params[MTGRADI_CONE_N_PARAMS] = {
+    {"pref_vector", MTGRAD_PARAM_CHOICE, 0, 0, 0, "mean|ones", 0,
+     "preference weights: mean = 1/k each (TorchJD default), ones = 1 each"},
+    {"norm_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1e300, NULL, 0,
+     "M is divided by tr(M) only if tr(M) >= norm_eps (absolute); else M counts as zero"},
+    {"reg_eps", MTGRAD_PARAM_REAL, 1e-4, 0, 1, NULL, 0,
+     "added to the diagonal of M/tr(M) so every QP is strictly convex (0: exact, needs M non-singular)"},
+};
+
+mtgrad_status mtgradi_cone_status(mtgrad_aggregator *a, int rc)
+{
+    if (rc == -1)
+        return mtgradi_fail(a, MTGRAD_E_NOPROGRESS,
+                            "%s: M/tr(M) + reg_eps*I is numerically singular (reg_eps = %g); "
+                            "the last feasible iterate was used", a->m->name, a->pv[MTGRADI_CONE_REG_EPS]);
+    if (rc == -2) return mtgradi_fail(a, MTGRAD_E_MAXITER, "%s: active-set QP hit its iteration cap", a->m->name);
+    return MTGRAD_OK;
+}

@@ -37,6 +37,13 @@ size_t mtgradi_cone_work_size(int64_t k);
  * Returns what mtgradi_nnls_gram returns (v holds the last iterate on failure). */
 int mtgradi_cone_project(const double *Q, const double *u, int64_t k, double *v, double *work);
 
+/* The parameters UPGrad and DualProj share (TorchJD): pref_vector, norm_eps, reg_eps, in this
+ * order (index enum below); the methods' `params` point here. */
+enum { MTGRADI_CONE_PREF, MTGRADI_CONE_NORM_EPS, MTGRADI_CONE_REG_EPS, MTGRADI_CONE_N_PARAMS };
+extern const mtgrad_param_desc mtgradi_cone_params[MTGRADI_CONE_N_PARAMS];
+/* The status and message for the worst return code rc of mtgradi_cone_project. */
+mtgrad_status mtgradi_cone_status(mtgrad_aggregator *a, int rc);
+
 /* Outcome of mtgradi_bargain_solve. */
 typedef enum {
     MTGRADI_BARGAIN_OK = 0,         /* w is the root: (Mw)_i > 0, |(Mw)_i − w_i^(−p)| <= 1e-8 w_i^(−p) */

@@ -500,3 +500,10 @@ double mtgradi_normlin_eval(void *ctx, const double *w, double *grad, double *he
     if (gscale) *gscale = max_abs(o->lin, k) + coef * max_abs(o->Mw, k);
     return f;
 }
+
+void mtgradi_cagrad_recover(const double *M, int64_t k, double phi, double c, int rescale, double *w)
+{
+    double lam = phi / (sqrt(fmax(mtgradi_quad(M, k, w), 0.0)) + 1e-8);
+    double div = rescale == 0 ? 1.0 : rescale == 1 ? 1.0 + c * c : 1.0 + c;
+    for (int64_t i = 0; i < k; i++) w[i] = (1.0 / (double)k + lam * w[i]) / div;
+}

@@ -109,4 +109,9 @@ typedef struct mtgradi_normlin {
 } mtgradi_normlin;
 double mtgradi_normlin_eval(void *ctx, const double *w, double *grad, double *hess, double *gscale);
 
+/* CAGrad's recovery from the dual solution x (in place): lambda = phi/(sqrt(xᵀMx) + 1e-8),
+ * w = (1/k + lambda·x)/div with div = 1 (rescale 0), 1 + c² (rescale 1), 1 + c (rescale 2), so
+ * that Gᵀw = (g0 + lambda·g_x)/div. Shared by CAGrad and IMGrad (same constants). */
+void mtgradi_cagrad_recover(const double *M, int64_t k, double phi, double c, int rescale, double *w);
+
 #endif /* MTGRAD_QP_H */
