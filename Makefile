@@ -17,8 +17,10 @@ CFLAGS ?= $(OPT)
 ifeq ($(DEBUG),1)
 CFLAGS := -O0 -g
 endif
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -Iinclude -Isrc/core
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -Iinclude -Isrc/core -Isrc
 LDLIBS := -lm
+# The engine (src/nn, src/data, src/eval) and the CLI also need OpenBLAS, zlib and cJSON.
+NN_LIBS := -lopenblas -lz -lcjson
 ifeq ($(strip $(OPENMP)),1)
 ALL_CFLAGS += -fopenmp
 LDLIBS     += -fopenmp
@@ -32,10 +34,13 @@ SOVER   := 0
 VERSION := 0.1.0
 LIB_A   := $(BUILD)/libmtgrad.a
 LIB_SO  := $(BUILD)/libmtgrad.so.$(VERSION)
+LIB_NN  := $(BUILD)/libmtgrad_nn.a
 CLI     := $(BUILD)/mtgrad
 
 CORE_SRC  := $(wildcard src/core/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+NN_SRC    := $(wildcard src/nn/*.c src/data/*.c src/eval/*.c)
+NN_OBJ    := $(NN_SRC:%.c=$(BUILD)/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TOOLLIB_OBJ := $(filter-out $(BUILD)/tools/mtgrad.o,$(TOOL_OBJ))
@@ -43,17 +48,19 @@ TEST_SRC  := $(wildcard tests/unit/*.c tests/property/*.c)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 TTEST_SRC := $(wildcard tests/tools/*.c)
 TTEST_BIN := $(TTEST_SRC:%.c=$(BUILD)/%)
+NTEST_SRC := $(wildcard tests/nn/*.c tests/data/*.c tests/eval/*.c)
+NTEST_BIN := $(NTEST_SRC:%.c=$(BUILD)/%)
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all test run install clean check-golden
-all: $(LIB_A) $(LIB_SO) $(CLI)
+all: $(LIB_A) $(LIB_SO) $(LIB_NN) $(CLI)
 
 # Debian packages the CLI and tests need (cJSON, pkg-config), installed once if missing.
 $(DEPS_STAMP): tools/deps.sh
 	@mkdir -p $(dir $@)
 	sh tools/deps.sh && touch $@
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/core/*.h tools/*.h) | $(DEPS_STAMP)
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h tools/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -66,8 +73,12 @@ $(LIB_SO): $(CORE_OBJ)
 	ln -sf libmtgrad.so.$(VERSION) $(BUILD)/libmtgrad.so.$(SOVER)
 	ln -sf libmtgrad.so.$(SOVER) $(BUILD)/libmtgrad.so
 
-$(CLI): $(TOOL_OBJ) $(LIB_A)
-	$(CC) -o $@ $(TOOL_OBJ) $(LIB_A) -lcjson $(LDLIBS)
+$(LIB_NN): $(NN_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(CLI): $(TOOL_OBJ) $(LIB_NN) $(LIB_A)
+	$(CC) -o $@ $(TOOL_OBJ) $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 
 # Each test is one program; tests may include src/core/internal.h to reach the _ref kernels.
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB_A)
@@ -75,13 +86,24 @@ $(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) $(LDLIBS)
 
 # Tests of the CLI's modules (parsers, readers) link the tools' objects without main().
-$(BUILD)/tests/tools/%: tests/tools/%.c tests/harness.h $(TOOLLIB_OBJ) $(LIB_A)
+$(BUILD)/tests/tools/%: tests/tools/%.c tests/harness.h $(TOOLLIB_OBJ) $(LIB_NN) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Itests -Itools -o $@ $< $(TOOLLIB_OBJ) $(LIB_A) -lcjson $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests -Itools -o $@ $< $(TOOLLIB_OBJ) $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 
-test: all $(TEST_BIN) $(TTEST_BIN)
+# Engine tests (gradient checks, data, trainer) link the engine library.
+$(BUILD)/tests/nn/%: tests/nn/%.c tests/harness.h $(LIB_NN) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
+$(BUILD)/tests/data/%: tests/data/%.c tests/harness.h $(LIB_NN) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
+$(BUILD)/tests/eval/%: tests/eval/%.c tests/harness.h $(LIB_NN) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
+
+test: all $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN)
 	@MTGRAD_TEST_LDFLAGS="$(filter -fsanitize=% -fopenmp,$(LDLIBS))" \
-	    sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(wildcard tests/scripts/test_*.sh)
+	    sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN) $(wildcard tests/scripts/test_*.sh)
 
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)

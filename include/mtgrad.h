@@ -76,8 +76,11 @@ enum {
     MTGRAD_NEEDS_LOSSES_AFTER = 1u << 5, /* wants mtgrad_aggregator_update() after each step */
     MTGRAD_HAS_WEIGHTS = 1u << 6,        /* direction = G^T w for the weights it returns */
     MTGRAD_PROMISE_NONCONFLICT = 1u << 7,/* G d >= 0 (up to rounding) for every input */
-    MTGRAD_PROMISE_PERMUTATION = 1u << 8 /* permuting the tasks permutes the weights the same way
+    MTGRAD_PROMISE_PERMUTATION = 1u << 8,/* permuting the tasks permutes the weights the same way
                                             and leaves the direction unchanged */
+    MTGRAD_HEADS_WEIGHTED = 1u << 9      /* the reference trains by a backward of sum_i w_i L_i, so
+                                            task-specific (head) parameters get w_i grad L_i; without
+                                            it heads get the unweighted grad L_i (methods.md 0.3) */
 };
 
 size_t mtgrad_method_count(void);
@@ -194,6 +197,11 @@ mtgrad_status mtgrad_aggregator_update(mtgrad_aggregator *a, const double *losse
  * visits the others); rlw, k standard normals. Consumed by the next successful aggregation.
  * Returns OK, E_INVAL, E_NOMEM, E_UNSUPPORTED (method draws nothing). */
 mtgrad_status mtgrad_aggregator_set_draws(mtgrad_aggregator *a, const double *draws, size_t n);
+
+/* Wall-clock seconds of the last aggregation call, by phase: t[0] the Gram matrix, t[1]
+ * the method's own work (the k x k solve, or the whole element-wise pass of a Jacobian method),
+ * t[2] the combination G^T w and clipping. Zeros before the first call. Returns OK or E_INVAL. */
+mtgrad_status mtgrad_aggregator_times(const mtgrad_aggregator *a, double t[3]);
 
 /* Back to the state right after creation (RNG re-seeded from the `seed` parameter). */
 mtgrad_status mtgrad_aggregator_reset(mtgrad_aggregator *a);

@@ -34,6 +34,7 @@ static const struct {
     {MTGRAD_HAS_WEIGHTS, "weights", 1},
     {MTGRAD_PROMISE_NONCONFLICT, "nonconflict", 0},
     {MTGRAD_PROMISE_PERMUTATION, "permutation", 0},
+    {MTGRAD_HEADS_WEIGHTED, "heads-weighted", 0},
 };
 #define N_FLAG_WORDS (sizeof flag_words / sizeof flag_words[0])
 

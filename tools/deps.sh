@@ -1,10 +1,16 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, if they are missing.
 # Called by `make` (through a stamp file) and by .ci/run. A fresh Debian machine has gcc and make only.
+#   libcjson-dev, pkg-config      the CLI's JSON and the install test
+#   libopenblas-dev, zlib1g-dev   the training engine (GEMM, gzip'd IDX files)
+#   dataset-fashion-mnist         the multifashion and fashion-k benchmarks
 set -e
 need=""
 [ -f /usr/include/cjson/cJSON.h ] || need="$need libcjson-dev"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
+[ -f /usr/include/x86_64-linux-gnu/cblas.h ] || [ -f /usr/include/cblas.h ] || need="$need libopenblas-dev"
+[ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need="$need dataset-fashion-mnist"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "mtgrad needs the Debian packages:$need"
@@ -14,4 +20,4 @@ fi
 echo "installing:$need"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null || true
-apt-get install -y -qq $need >/dev/null
+apt-get install -y -qq --no-install-recommends $need >/dev/null

@@ -105,6 +105,13 @@ mtgrad_status mtgrad_aggregator_new(mtgrad_aggregator **out, const char *method,
     return MTGRAD_OK;
 }
 
+mtgrad_status mtgrad_aggregator_times(const mtgrad_aggregator *a, double t[3])
+{
+    if (!a || !t) return MTGRAD_E_INVAL;
+    for (int i = 0; i < 3; i++) t[i] = a->times[i];
+    return MTGRAD_OK;
+}
+
 mtgrad_status mtgrad_aggregator_reset(mtgrad_aggregator *a)
 {
     if (!a) return MTGRAD_E_INVAL;
@@ -246,15 +253,20 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
                                      const double *losses, const mtgradi_out *out)
 {
     const double *M = NULL;
+    double t0 = mtgradi_now();
     if (a->m->flags & MTGRAD_NEEDS_GRAM) {
         mtgradi_gram(G, a->M, a->partials, mtgradi_threads(a));
         if (!gram_finite(a->M, a->k)) return nonfinite_gram(a, a->M);
         M = a->M;
     }
+    double t1 = mtgradi_now();
     mtgrad_status s = a->m->weights(a, M, losses, a->w);
     if (!ok_status(s)) return s;
     mtgrad_status c = check_weights(a, a->w);
     if (c != MTGRAD_OK) return c;
+    double t2 = mtgradi_now();
+    a->times[0] = t1 - t0;
+    a->times[1] = t2 - t1;
     if (!mtgradi_combine(G, a->w, out, mtgradi_threads(a)))
         return mtgradi_fail(a, MTGRAD_E_NONFINITE, "G contains NaN/Inf (the direction is not finite)");
     if (a->clip_norm > 0) {
@@ -265,6 +277,7 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
             for (int64_t i = 0; i < a->k; i++) a->w[i] *= coef;
         }
     }
+    a->times[2] = mtgradi_now() - t2;
     return s;
 }
 
@@ -293,7 +306,11 @@ static mtgrad_status aggregate(mtgrad_aggregator *a, const mtgradi_mat *G, const
     save_snapshot(a, &snap);
     a->clip_norm = 0;
     if (a->m->direction) {
+        double t0 = mtgradi_now();
         s = a->m->direction(a, G, losses, out, a->m->flags & MTGRAD_HAS_WEIGHTS ? a->w : NULL);
+        a->times[0] = 0.0;
+        a->times[1] = mtgradi_now() - t0;
+        a->times[2] = 0.0;
         if (ok_status(s) && !out_finite(out))
             s = mtgradi_fail(a, MTGRAD_E_NONFINITE, "G contains NaN/Inf (the direction is not finite)");
     } else {

@@ -126,10 +126,14 @@ struct mtgrad_aggregator {
     size_t n_draws, cap_draws;
     int draws_pending;
 
+    double times[3];  /* seconds of the last successful call: Gram, method, combine */
     double clip_norm; /* set by a method during a call: clip the direction to this norm (0 = no) */
     double *backup;   /* n_state doubles: state restored when a call fails */
     char err[MTGRADI_ERRLEN];
 };
+
+/* Seconds on a monotonic clock (clock.c). */
+double mtgradi_now(void);
 
 /* Record a message and return s. */
 mtgrad_status mtgradi_fail(mtgrad_aggregator *a, mtgrad_status s, const char *fmt, ...)

@@ -67,7 +67,7 @@ const mtgrad_method mtgradi_dwa = {
     .summary = "DWA: k softmax of the last two epochs' loss ratios (weights 1 for two epochs)",
     .citation = "Liu, Johns & Davison, End-to-End Multi-Task Learning with Attention, CVPR 2019 "
                 "(lorenmt/mtan im2im_pred/utils.py; LibMTL LibMTL/weighting/DWA.py)",
-    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_STATEFUL | MTGRAD_HAS_WEIGHTS,
+    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_STATEFUL | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED,
     .params = params,
     .n_params = N_PARAMS,
     .state_size = dwa_state_size,

@@ -139,7 +139,7 @@ const mtgrad_method mtgradi_famo = {
     .summary = "FAMO: loss-only weights that balance the tasks' log-loss decrease (Adam on logits)",
     .citation = "Liu et al., FAMO: Fast Adaptive Multitask Optimization, NeurIPS 2023 "
                 "(Cranial-XIX/FAMO famo.py)",
-    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_NEEDS_LOSSES_AFTER | MTGRAD_STATEFUL | MTGRAD_HAS_WEIGHTS,
+    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_NEEDS_LOSSES_AFTER | MTGRAD_STATEFUL | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED,
     .params = params,
     .n_params = N_PARAMS,
     .check = famo_check,

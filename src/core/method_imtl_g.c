@@ -48,7 +48,7 @@ const mtgrad_method mtgradi_imtl_g = {
     .summary = "IMTL-G: equal projections of the update on every unit task gradient",
     .citation = "Liu et al., Towards Impartial Multi-task Learning, ICLR 2021; "
                 "TorchJD/torchjd src/torchjd/aggregation/_imtl_g.py",
-    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
+    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED | MTGRAD_PROMISE_PERMUTATION,
     .work_size = imtl_g_work_size,
     .weights = imtl_g_weights,
 };

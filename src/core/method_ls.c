@@ -41,7 +41,7 @@ const mtgrad_method mtgradi_ls = {
     .summary = "linear scalarization: fixed preference weights (default 1 = sum of the losses)",
     .citation = "LibMTL LibMTL/weighting/EW.py; AvivNavon/nash-mtl methods/weight_methods.py "
                 "(LinearScalarization)",
-    .flags = MTGRAD_HAS_WEIGHTS,
+    .flags = MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED,
     .params = params,
     .n_params = N_PARAMS,
     .check = ls_check,

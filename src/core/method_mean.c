@@ -21,6 +21,6 @@ const mtgrad_method mtgradi_mean = {
     .name = "mean",
     .summary = "mean of the task gradients (w_i = 1/k)",
     .citation = "TorchJD Mean (TorchJD/torchjd src/torchjd/aggregation/_mean.py)",
-    .flags = MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
+    .flags = MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED | MTGRAD_PROMISE_PERMUTATION,
     .weights = mean_weights,
 };

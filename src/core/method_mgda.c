@@ -233,7 +233,7 @@ const mtgrad_method mtgradi_mgda = {
     .citation = "Sener & Koltun, Multi-Task Learning as Multi-Objective Optimization, NeurIPS 2018 "
                 "(intel-isl/MultiObjectiveOptimization multi_task/min_norm_solvers.py; TorchJD "
                 "src/torchjd/aggregation/_mgda.py)",
-    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_NONCONFLICT,
+    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED | MTGRAD_PROMISE_NONCONFLICT,
     .params = params,
     .n_params = N_PARAMS,
     .work_size = mgda_work_size,

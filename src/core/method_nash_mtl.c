@@ -74,7 +74,7 @@ const mtgrad_method mtgradi_nash_mtl = {
     .summary = "Nash-MTL: Nash bargaining weights alpha*(M alpha) = 1, clipped to max_norm",
     .citation = "Navon et al., Multi-Task Learning as a Bargaining Game, ICML 2022; "
                 "AvivNavon/nash-mtl methods/weight_methods.py",
-    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_STATEFUL | MTGRAD_PROMISE_PERMUTATION,
+    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED | MTGRAD_STATEFUL | MTGRAD_PROMISE_PERMUTATION,
     .params = params,
     .n_params = N_PARAMS,
     .state_size = nash_state_size,

@@ -39,6 +39,6 @@ const mtgrad_method mtgradi_rlw = {
     .summary = "RLW: random weights softmax(z), z ~ N(0, I), drawn every call",
     .citation = "Lin et al., Reasonable Effectiveness of Random Weighting, TMLR 2022 "
                 "(LibMTL LibMTL/weighting/RLW.py)",
-    .flags = MTGRAD_NEEDS_RANDOM | MTGRAD_HAS_WEIGHTS,
+    .flags = MTGRAD_NEEDS_RANDOM | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED,
     .weights = rlw_weights,
 };

@@ -47,7 +47,7 @@ const mtgrad_method mtgradi_si_ls = {
     .summary = "scale-invariant linear scalarization: w_i = p_i / L_i (sum of log-losses)",
     .citation = "Navon et al., Multi-Task Learning as a Bargaining Game, ICML 2022 "
                 "(AvivNavon/nash-mtl methods/weight_methods.py, scaleinvls)",
-    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_HAS_WEIGHTS,
+    .flags = MTGRAD_NEEDS_LOSSES | MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED,
     .params = params,
     .n_params = N_PARAMS,
     .check = si_ls_check,

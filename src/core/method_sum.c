@@ -20,6 +20,6 @@ const mtgrad_method mtgradi_sum = {
     .name = "sum",
     .summary = "sum of the task gradients (w_i = 1; LibMTL EW)",
     .citation = "TorchJD Sum; LibMTL LibMTL/weighting/EW.py",
-    .flags = MTGRAD_HAS_WEIGHTS | MTGRAD_PROMISE_PERMUTATION,
+    .flags = MTGRAD_HAS_WEIGHTS | MTGRAD_HEADS_WEIGHTED | MTGRAD_PROMISE_PERMUTATION,
     .weights = sum_weights,
 };

@@ -1,0 +1,264 @@
+/*
+ * mtgrad_nn.h — the small training engine: models (a shared trunk and k task heads), losses,
+ * optimizers, datasets and benchmarks. The trainer (runs, checkpoints, reports) is declared in
+ * mtgrad_train.h on top of this header.
+ *
+ * Legend used throughout: k tasks, d shared (trunk) parameters, n samples in a batch.
+ * Every function returns a status (mtgrad.h) and never exits; messages go to err/errlen where
+ * a function takes them (snprintf semantics, err may be NULL).
+ */
+#ifndef MTGRAD_NN_H
+#define MTGRAD_NN_H
+
+#include "mtgrad.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- threads */
+
+/* Threads used by the engine (OpenMP regions and OpenBLAS). n < 1 means 1. Results do not
+ * depend on it: every reduction has a fixed order. */
+void mtgrad_nn_set_threads(int n);
+int mtgrad_nn_threads(void);
+
+/* ---------------------------------------------------------------- models */
+
+/* Per-task losses, each the mean over the batch of:
+ *   CE  softmax cross-entropy of the head's logits (width = classes) with the class index;
+ *   MSE (output - target)^2 (head width 1);
+ *   BCE binary cross-entropy with logits (head width 1, target 0 or 1), computed stably. */
+typedef enum mtgrad_loss_kind {
+    MTGRAD_LOSS_CE = 0,
+    MTGRAD_LOSS_MSE = 1,
+    MTGRAD_LOSS_BCE = 2
+} mtgrad_loss_kind;
+
+#define MTGRAD_NN_MAX_TASKS 64
+
+/*
+ * A model: input of shape (in_c, in_h, in_w) (a feature vector is (features, 1, 1)), a shared
+ * trunk, and k heads that each read the trunk's output. Layer lists are comma-separated:
+ *   linear:OUT              fully connected (flattens its input, as after torch's Flatten)
+ *   conv:OUT:K[:STRIDE[:PAD]]  2-D convolution, square kernel K (stride 1, padding 0 by default)
+ *   maxpool:K[:STRIDE]      max pooling (stride K by default)
+ *   relu                    max(x, 0)
+ *   dropout:P               element dropout (train mode only; scaled by 1/(1-P) like torch)
+ *   dropout2d:P             channel dropout (a whole channel of a sample is kept or dropped)
+ *   flatten                 (c, h, w) -> (c*h*w, 1, 1)
+ * A head's list may be "" (the head is the identity: its output is the trunk's output).
+ * e.g. trunk "conv:10:9,relu,maxpool:2,conv:20:5,relu,maxpool:2,flatten,linear:50,relu",
+ *      heads "linear:10".
+ */
+typedef struct mtgrad_model_spec {
+    int64_t in_c, in_h, in_w;
+    const char *trunk;
+    int64_t k;
+    const char *heads[MTGRAD_NN_MAX_TASKS];        /* k layer lists */
+    mtgrad_loss_kind losses[MTGRAD_NN_MAX_TASKS];  /* k loss kinds */
+    int64_t max_batch;                             /* largest n forward() will be given */
+} mtgrad_model_spec;
+
+typedef struct mtgrad_model mtgrad_model; /* opaque */
+
+/*
+ * Build a model and initialise its parameters as PyTorch does by default (weights and biases of
+ * Linear and Conv2d uniform in ±1/sqrt(fan_in)), drawing from a generator seeded with `seed`.
+ * Dropout masks draw from the model's own generator (seeded from `seed` too).
+ * Returns OK, E_INVAL (NULL, unparsable layer list, bad shape such as a kernel larger than its
+ * input), E_SHAPE (k < 1 or k > MTGRAD_NN_MAX_TASKS, max_batch < 1), E_NOMEM.
+ */
+mtgrad_status mtgrad_model_new(mtgrad_model **out, const mtgrad_model_spec *spec, uint64_t seed,
+                               char *err, size_t errlen);
+void mtgrad_model_free(mtgrad_model *m); /* NULL is a no-op */
+
+int64_t mtgrad_model_k(const mtgrad_model *m);
+int64_t mtgrad_model_max_batch(const mtgrad_model *m);
+int64_t mtgrad_model_input_size(const mtgrad_model *m);   /* in_c*in_h*in_w */
+int64_t mtgrad_model_output_width(const mtgrad_model *m, int64_t task);
+mtgrad_loss_kind mtgrad_model_loss(const mtgrad_model *m, int64_t task);
+
+/*
+ * Parameters live in one arena of mtgrad_model_num_params() floats:
+ *   [ trunk (d floats) | head 0 | head 1 | ... | head k-1 ]
+ * Within the trunk and within each head, layers in order, each layer's weight then bias, in
+ * PyTorch's layouts (Linear weight out x in, Conv2d weight out x in x K x K): the arena is the
+ * concatenation of the tensors of torch's state_dict() in the same order.
+ */
+int64_t mtgrad_model_num_params(const mtgrad_model *m);
+int64_t mtgrad_model_num_shared(const mtgrad_model *m);                /* d */
+int64_t mtgrad_model_head_offset(const mtgrad_model *m, int64_t task); /* into the arena */
+int64_t mtgrad_model_head_size(const mtgrad_model *m, int64_t task);
+float *mtgrad_model_params(mtgrad_model *m);
+
+/* The parameter tensors (trunk first, then heads), for loading weights from elsewhere:
+ * name is like "trunk.0.weight" or "head1.2.bias" (the index is the layer's position in its
+ * list). Returns OK or E_INVAL (index out of range, NULL outputs). */
+int64_t mtgrad_model_tensor_count(const mtgrad_model *m);
+mtgrad_status mtgrad_model_tensor(const mtgrad_model *m, int64_t index, const char **name,
+                                  int64_t *offset, int64_t *numel);
+
+/* The dropout generator's state (4 words), for checkpoints. */
+void mtgrad_model_get_rng(const mtgrad_model *m, uint64_t state[4]);
+void mtgrad_model_set_rng(mtgrad_model *m, const uint64_t state[4]);
+
+/*
+ * Forward pass on n samples (x: n x input_size, row-major). train != 0 applies dropout and keeps
+ * every activation needed by the backward functions below; train == 0 is inference.
+ * targets: k x n (task-major: targets[i*n + j] is sample j's target for task i; class index as
+ * a float for CE, 0/1 for BCE, the value for MSE), or NULL to skip the losses.
+ * losses: k outputs (mean loss per task), or NULL. Parameters are read from the arena.
+ * Returns OK, E_INVAL (NULL x, bad class index), E_SHAPE (n < 1 or n > max_batch),
+ * E_NONFINITE (a loss or output is NaN/Inf).
+ */
+mtgrad_status mtgrad_model_forward(mtgrad_model *m, const float *x, const float *targets,
+                                   int64_t n, int train, double *losses);
+
+/* The head outputs of the last forward pass: n x width (row-major); NULL if task is invalid. */
+const float *mtgrad_model_output(const mtgrad_model *m, int64_t task, int64_t *width);
+
+/*
+ * Backward of task `task`'s loss alone, after a train-mode forward:
+ *   trunk_grad: d floats, overwritten with dL_task/d(trunk) (may be row `task` of G);
+ *   grad: the full arena-sized gradient buffer; head `task`'s slice is overwritten with
+ *         dL_task/d(head) (other slices untouched). May be NULL to skip the head.
+ * Returns OK, E_INVAL (no train forward since the last parameter change is not checked; NULL
+ * trunk_grad, bad task), E_STATE (no train-mode forward before).
+ */
+mtgrad_status mtgrad_model_backward_task(mtgrad_model *m, int64_t task, float *trunk_grad,
+                                         float *grad);
+
+/*
+ * Backward of sum_i w[i] * L_i (one pass through the trunk), after a train-mode forward:
+ * grad (arena-sized) is overwritten: trunk slice with the trunk gradient, head i's slice with
+ * w[i] * dL_i/d(head i). w: k weights (NULL = all ones). Returns OK, E_INVAL, E_STATE.
+ */
+mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, float *grad);
+
+/* ---------------------------------------------------------------- optimizers */
+
+typedef enum mtgrad_optim_kind {
+    MTGRAD_OPTIM_SGD = 0,   /* torch.optim.SGD: momentum, dampening 0, L2 weight decay */
+    MTGRAD_OPTIM_ADAM = 1,  /* torch.optim.Adam: L2 weight decay added to the gradient */
+    MTGRAD_OPTIM_ADAMW = 2  /* torch.optim.AdamW: decoupled weight decay p -= lr*wd*p */
+} mtgrad_optim_kind;
+
+#define MTGRAD_OPTIM_MAX_MILESTONES 16
+
+/* Learning-rate schedule by epoch: lr(e) = lr * gamma^(number of milestones <= e) when
+ * milestones are given (MultiStepLR), else lr * gamma^floor(e / step_size) when step_size > 0
+ * (StepLR), else constant. */
+typedef struct mtgrad_optim_config {
+    mtgrad_optim_kind kind;
+    double lr;
+    double momentum;        /* SGD */
+    double weight_decay;
+    double beta1, beta2, eps; /* Adam, AdamW */
+    int64_t step_size;
+    int64_t n_milestones;
+    int64_t milestones[MTGRAD_OPTIM_MAX_MILESTONES];
+    double gamma;
+} mtgrad_optim_config;
+
+/* torch's defaults for `kind` (Adam: lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0; AdamW: wd 1e-2;
+ * SGD: lr 1e-2 — torch has no SGD default lr —, momentum 0), no schedule, gamma 0.1. */
+mtgrad_optim_config mtgrad_optim_config_default(mtgrad_optim_kind kind);
+
+typedef struct mtgrad_optimizer mtgrad_optimizer; /* opaque: moments for n parameters */
+
+/* Returns OK, E_INVAL (NULL, lr <= 0, bad betas/eps/momentum, unsorted milestones), E_SHAPE
+ * (n < 1), E_NOMEM. */
+mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_config *c,
+                                   int64_t n, char *err, size_t errlen);
+void mtgrad_optimizer_free(mtgrad_optimizer *o);
+
+/* Sets the learning rate of epoch `epoch` (0-based) from the schedule. */
+void mtgrad_optimizer_set_epoch(mtgrad_optimizer *o, int64_t epoch);
+double mtgrad_optimizer_lr(const mtgrad_optimizer *o);
+int64_t mtgrad_optimizer_steps(const mtgrad_optimizer *o);
+
+/* One step on the n parameters with gradient grad (exactly torch's update, in float32 like
+ * torch on CPU). Returns OK, E_INVAL (NULL), E_NONFINITE (a NaN/Inf gradient: nothing changed). */
+mtgrad_status mtgrad_optimizer_step(mtgrad_optimizer *o, float *params, const float *grad);
+
+/* Moments, step count and current epoch as bytes (same conventions as mtgrad_aggregator_save:
+ * buf NULL -> *len = size needed; E_IO if too small; load: E_STATE if not a state of an
+ * optimizer of this kind and size, or corrupt). */
+mtgrad_status mtgrad_optimizer_save(const mtgrad_optimizer *o, void *buf, size_t *len);
+mtgrad_status mtgrad_optimizer_load(mtgrad_optimizer *o, const void *buf, size_t len);
+
+/* ---------------------------------------------------------------- datasets and benchmarks */
+
+/* A dataset in memory: x is n x (in_c*in_h*in_w), y is k x n task-major (as forward() takes). */
+typedef struct mtgrad_dataset {
+    int64_t n, k;
+    int64_t in_c, in_h, in_w;
+    float *x;
+    float *y;
+} mtgrad_dataset;
+
+/* Per-task evaluation metric. Accuracy: higher is better; MSE: lower is better. */
+typedef enum mtgrad_metric_kind {
+    MTGRAD_METRIC_ACCURACY = 0,
+    MTGRAD_METRIC_MSE = 1
+} mtgrad_metric_kind;
+
+/* The training recipe a benchmark comes with (what its paper used, scaled to this machine). */
+typedef struct mtgrad_recipe {
+    int64_t epochs;
+    int64_t batch;
+    mtgrad_optim_config optim;
+} mtgrad_recipe;
+
+typedef struct mtgrad_bench mtgrad_bench; /* opaque: a loaded benchmark */
+
+/* The benchmarks by name: "mmoe", "multifashion", "fashion-k" ("toy" is not a dataset: see
+ * mtgrad_toy_* below). help: the parameters a benchmark accepts, one per line. */
+size_t mtgrad_bench_count(void);
+const char *mtgrad_bench_name(size_t i);    /* NULL if i >= count */
+const char *mtgrad_bench_summary(size_t i);
+const char *mtgrad_bench_help(size_t i);
+
+/*
+ * Load (or generate) a benchmark. params: NULL, "" or "name=value,..." (see help), e.g. mmoe
+ * "p=0.5,k=2,ntrain=10000,ntest=5000", fashion-k "k=5,grouping=ovr", multifashion
+ * "ntrain=120000,ntest=20000". Data generation is deterministic in `seed` (the data seed, kept
+ * separate from the model's seed so that every method sees the same data).
+ * Returns OK, E_INVAL (unknown benchmark or parameter), E_IO (data files missing or corrupt:
+ * the message names the Debian package to install), E_NOMEM.
+ */
+mtgrad_status mtgrad_bench_load(mtgrad_bench **out, const char *name, const char *params,
+                                uint64_t seed, char *err, size_t errlen);
+void mtgrad_bench_free(mtgrad_bench *b);
+
+const char *mtgrad_bench_loaded_name(const mtgrad_bench *b);
+const mtgrad_dataset *mtgrad_bench_train(const mtgrad_bench *b);
+const mtgrad_dataset *mtgrad_bench_test(const mtgrad_bench *b);
+/* The model (max_batch set to the recipe's batch), the recipe, task names and metrics. */
+mtgrad_model_spec mtgrad_bench_model(const mtgrad_bench *b);
+mtgrad_recipe mtgrad_bench_recipe(const mtgrad_bench *b);
+const char *mtgrad_bench_task_name(const mtgrad_bench *b, int64_t task);
+mtgrad_metric_kind mtgrad_bench_metric(const mtgrad_bench *b, int64_t task);
+
+/* ---------------------------------------------------------------- the CAGrad toy */
+
+/*
+ * The 2-task toy of CAGrad (benchmarks.md §3), with gradients through max/abs as autograd takes
+ * them. setting 0: the CAGrad paper (L1, L2); setting 1: Nash-MTL/FAMO (0.1*L1, L2).
+ * Writes the two losses and, if grad != NULL, their gradients (grad[0..1] = dL1/dθ,
+ * grad[2..3] = dL2/dθ, i.e. the 2 x 2 matrix G).
+ */
+void mtgrad_toy_eval(const double theta[2], int setting, double losses[2], double grad[4]);
+
+/* The published starting points of a setting (5 each); returns how many were written. */
+int mtgrad_toy_starts(int setting, double starts[5][2]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MTGRAD_NN_H */
