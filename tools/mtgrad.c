@@ -12,6 +12,10 @@ static const char usage[] =
     "  check-golden PATH...   run golden test vectors and compare with their tolerances\n"
     "  methods                list the methods, their needs and parameters (--json, --markdown)\n"
     "  aggregate -m NAME FILE the update direction (and weights) for a gradient matrix\n"
+    "  train --bench B -m M   train one model on a benchmark (progress, JSON report, --resume)\n"
+    "  compare --bench B      single-task baselines and methods over seeds: Δm%, time, plots\n"
+    "  toy                    the CAGrad 2-task toy: trajectories, Pareto set reached or not\n"
+    "  bench                  kernel and method timings against the bandwidth floor\n"
     "  help [COMMAND]         this text, or the usage of COMMAND\n"
     "Run 'mtgrad help COMMAND' for the options of a command.\n";
 
@@ -25,6 +29,10 @@ static const command commands[] = {
     {"check-golden", mtgrad_cmd_check_golden, mtgrad_usage_check_golden},
     {"methods", mtgrad_cmd_methods, mtgrad_usage_methods},
     {"aggregate", mtgrad_cmd_aggregate, mtgrad_usage_aggregate},
+    {"train", mtgrad_cmd_train, mtgrad_usage_train},
+    {"compare", mtgrad_cmd_compare, mtgrad_usage_compare},
+    {"toy", mtgrad_cmd_toy, mtgrad_usage_toy},
+    {"bench", mtgrad_cmd_bench, mtgrad_usage_bench},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
