@@ -4,6 +4,7 @@
 #   libcjson-dev, pkg-config      the CLI's JSON and the install test
 #   libopenblas-dev, zlib1g-dev   the training engine (GEMM, gzip'd IDX files)
 #   dataset-fashion-mnist         the multifashion and fashion-k benchmarks
+#   python3-numpy, python3-pytest, python3-torch   the Python binding's tests
 set -e
 need=""
 [ -f /usr/include/cjson/cJSON.h ] || need="$need libcjson-dev"
@@ -11,6 +12,10 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/x86_64-linux-gnu/cblas.h ] || [ -f /usr/include/cblas.h ] || need="$need libopenblas-dev"
 [ -f /usr/include/zlib.h ] || need="$need zlib1g-dev"
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need="$need dataset-fashion-mnist"
+[ -x /usr/bin/python3 ] || need="$need python3"
+/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
+/usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need="$need python3-torch"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "mtgrad needs the Debian packages:$need"

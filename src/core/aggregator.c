@@ -265,7 +265,7 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
     mtgrad_status c = check_weights(a, a->w);
     if (c != MTGRAD_OK) return c;
     double t2 = mtgradi_now();
-    a->times[0] = t1 - t0;
+    a->times[0] = M ? t1 - t0 : 0.0;
     a->times[1] = t2 - t1;
     if (!mtgradi_combine(G, a->w, out, mtgradi_threads(a)))
         return mtgradi_fail(a, MTGRAD_E_NONFINITE, "G contains NaN/Inf (the direction is not finite)");

@@ -590,8 +590,47 @@ static void test_kernel_entries(void)
     CHECK(mtgrad_combine_f64(G64, K, D, D, w, out) == MTGRAD_OK && out[4] == 5 - 3 + 1, "combine");
 }
 
+/* The head convention (methods.md §0.3): weight-based references (a backward of Σ w_i L_i) get
+ * MTGRAD_HEADS_WEIGHTED, gradient-surgery references do not; only methods with weights can. */
+static void test_heads_flag(void)
+{
+    const char *weighted[] = {"mean", "sum", "ls", "si_ls", "rlw", "dwa", "famo", "mgda", "nash_mtl", "imtl_g"};
+    const char *surgery[] = {"cagrad", "imgrad", "sdmgrad", "pcgrad", "graddrop", "upgrad", "fairgrad"};
+    for (size_t i = 0; i < sizeof weighted / sizeof *weighted; i++)
+        CHECK(mtgrad_method_flags(mtgrad_method_by_name(weighted[i])) & MTGRAD_HEADS_WEIGHTED,
+              "%s: heads weighted", weighted[i]);
+    for (size_t i = 0; i < sizeof surgery / sizeof *surgery; i++)
+        CHECK(!(mtgrad_method_flags(mtgrad_method_by_name(surgery[i])) & MTGRAD_HEADS_WEIGHTED),
+              "%s: heads unweighted", surgery[i]);
+    for (size_t i = 0; i < mtgrad_method_count(); i++) {
+        unsigned f = mtgrad_method_flags(mtgrad_method_at(i));
+        CHECK(!(f & MTGRAD_HEADS_WEIGHTED) || (f & MTGRAD_HAS_WEIGHTS), "%s: heads-weighted without weights",
+              mtgrad_method_name(mtgrad_method_at(i)));
+    }
+}
+
+/* Phase times: zero before the first call, non-negative after; the Gram phase is zero for a
+ * method that does not use M, and NULL arguments are refused. */
+static void test_times(void)
+{
+    double t[3] = {-1, -1, -1}, dir[D];
+    mtgrad_aggregator *a = make("mgda", K, NULL);
+    CHECK(mtgrad_aggregator_times(a, t) == MTGRAD_OK && t[0] == 0 && t[1] == 0 && t[2] == 0, "times before a call");
+    CHECK(mtgrad_aggregate_f64(a, G64, K, D, D, NULL, dir, NULL) == MTGRAD_OK, "mgda call");
+    CHECK(mtgrad_aggregator_times(a, t) == MTGRAD_OK && t[0] >= 0 && t[1] >= 0 && t[2] >= 0, "times after");
+    CHECK(mtgrad_aggregator_times(NULL, t) == MTGRAD_E_INVAL, "times NULL aggregator");
+    CHECK(mtgrad_aggregator_times(a, NULL) == MTGRAD_E_INVAL, "times NULL output");
+    mtgrad_aggregator_free(a);
+    a = make("mean", K, NULL);
+    CHECK(mtgrad_aggregate_f64(a, G64, K, D, D, NULL, dir, NULL) == MTGRAD_OK, "mean call");
+    CHECK(mtgrad_aggregator_times(a, t) == MTGRAD_OK && t[0] == 0, "mean computes no Gram: %g", t[0]);
+    mtgrad_aggregator_free(a);
+}
+
 int main(void)
 {
+    test_heads_flag();
+    test_times();
     test_aggregate_args();
     test_nonfinite_G();
     test_losses();
