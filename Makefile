@@ -101,9 +101,27 @@ $(BUILD)/tests/eval/%: tests/eval/%.c tests/harness.h $(LIB_NN) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 
+# The LeNet training-step driver that bench/lenet_step.py times against PyTorch.
+.PHONY: bench-lenet
+bench-lenet: $(BUILD)/bench/lenet_step
+$(BUILD)/bench/lenet_step: bench/lenet_step.c $(LIB_NN) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
+
 test: all $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN)
 	@MTGRAD_TEST_LDFLAGS="$(filter -fsanitize=% -fopenmp,$(LDLIBS))" \
 	    sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN) $(wildcard tests/scripts/test_*.sh)
+
+# The Python binding (python/): pip-installs the package with a copy of $(LIB_SO), offline, with
+# the environment's setuptools. PIP_ARGS adds pip options (--user, --target DIR, ...); PYTHON
+# defaults to a python3 that has numpy (python/pick_python.sh).
+PYTHON   ?= $(shell sh python/pick_python.sh 2>/dev/null || echo python3)
+PIP_ARGS ?=
+.PHONY: python
+python: $(LIB_SO)
+	rm -rf python/build  # setuptools would package stale files left there by an earlier build
+	MTGRAD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pip install --no-build-isolation \
+	    --break-system-packages $(PIP_ARGS) ./python
 
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)

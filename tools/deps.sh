@@ -16,6 +16,8 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1 || need="$need python3-numpy"
 /usr/bin/python3 -c 'import pytest' >/dev/null 2>&1 || need="$need python3-pytest"
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need="$need python3-torch"
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need="$need python3-pip"
+/usr/bin/python3 -c "import setuptools, wheel" >/dev/null 2>&1 || need="$need python3-setuptools python3-wheel"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "mtgrad needs the Debian packages:$need"
