@@ -22,7 +22,7 @@ run_one() { # name, command...
 }
 for t in "$@"; do
     case "$t" in
-    *.sh) run_one "$t" sh "$t" "$build" ;;   # script tests get the build directory
+    *.sh) run_one "$t" sh "$t" "$build" "$golden" ;;   # script tests get the build and golden dirs
     *) run_one "${t#$build/}" "$t" ;;
     esac
 done

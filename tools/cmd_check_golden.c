@@ -180,13 +180,13 @@ static int run_steps(const golden_case *c, mtgrad_aggregator *a, double *dir, do
         }
         int64_t at;
         double e = max_err(dir, s->expect_direction, c->d, &at);
-        if (!(e <= *worst)) {
+        if (!isnan(*worst) && !(e <= *worst)) { /* a NaN error sticks */
             *worst = e;
             snprintf(where, wlen, "step %zu direction[%lld]", t, (long long)at);
         }
         if (s->expect_weights) {
             e = max_err(w, s->expect_weights, c->k, &at);
-            if (!(e <= *worst)) {
+            if (!isnan(*worst) && !(e <= *worst)) { /* a NaN error sticks */
                 *worst = e;
                 snprintf(where, wlen, "step %zu weights[%lld]", t, (long long)at);
             }
