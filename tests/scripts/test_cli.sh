@@ -112,8 +112,8 @@ want_rc 0 "check-golden on a correct case"; want_in out "1 passed, 0 failed" "on
 # a NaN expected value in the first of two steps must fail even when the second step matches
 awk '/^case dwa-decreasing-k2-d7$/,/^end$/' "${2:-../shared/golden}/dwa.txt" |
     awk '/^expect_direction/ && !done { print "expect_direction nan 0 0 0 0 0 0"; done = 1; next } { print }' \
-    > "$tmp/gold/nan.txt"
-run "$M" check-golden "$tmp/gold/nan.txt"
+    > "$tmp/nan.txt"
+run "$M" check-golden "$tmp/nan.txt"
 want_rc 1 "a NaN error in an early step sticks"; want_in out "0 passed, 1 failed" "NaN step fails"
 run "$M" check-golden -v "$tmp/gold/a.txt"
 want_in out "ok good-case" "-v prints passing cases"
