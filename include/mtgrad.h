@@ -203,6 +203,12 @@ mtgrad_status mtgrad_aggregator_set_draws(mtgrad_aggregator *a, const double *dr
  * t[2] the combination G^T w and clipping. Zeros before the first call. Returns OK or E_INVAL. */
 mtgrad_status mtgrad_aggregator_times(const mtgrad_aggregator *a, double t[3]);
 
+/* The factor (0 < scale <= 1) by which the last call clipped the direction and the weights it
+ * returned (max_norm of nash_mtl, famo, fairgrad); 1 when it did not clip. A reference that
+ * clips only the shared gradient gives task-specific parameters the unclipped weights,
+ * weights[i] / scale. Returns OK or E_INVAL. */
+mtgrad_status mtgrad_aggregator_clip_scale(const mtgrad_aggregator *a, double *scale);
+
 /* Back to the state right after creation (RNG re-seeded from the `seed` parameter). */
 mtgrad_status mtgrad_aggregator_reset(mtgrad_aggregator *a);
 

@@ -112,6 +112,13 @@ mtgrad_status mtgrad_aggregator_times(const mtgrad_aggregator *a, double t[3])
     return MTGRAD_OK;
 }
 
+mtgrad_status mtgrad_aggregator_clip_scale(const mtgrad_aggregator *a, double *scale)
+{
+    if (!a || !scale) return MTGRAD_E_INVAL;
+    *scale = a->clip_scale > 0 ? a->clip_scale : 1.0;
+    return MTGRAD_OK;
+}
+
 mtgrad_status mtgrad_aggregator_reset(mtgrad_aggregator *a)
 {
     if (!a) return MTGRAD_E_INVAL;
@@ -272,6 +279,7 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
     if (a->clip_norm > 0) {
         double norm = M ? sqrt(fmax(mtgradi_quad(M, a->k, a->w), 0.0)) : out_norm(out);
         double coef = mtgradi_clip_coef(a->clip_norm, norm);
+        a->clip_scale = coef < 1.0 ? coef : 1.0;
         if (coef < 1.0) {
             out_scale(out, coef);
             for (int64_t i = 0; i < a->k; i++) a->w[i] *= coef;
@@ -305,6 +313,7 @@ static mtgrad_status aggregate(mtgrad_aggregator *a, const mtgradi_mat *G, const
     snapshot snap;
     save_snapshot(a, &snap);
     a->clip_norm = 0;
+    a->clip_scale = 1.0;
     if (a->m->direction) {
         double t0 = mtgradi_now();
         s = a->m->direction(a, G, losses, out, a->m->flags & MTGRAD_HAS_WEIGHTS ? a->w : NULL);
@@ -372,6 +381,7 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
     snapshot snap;
     save_snapshot(a, &snap);
     a->clip_norm = 0;
+    a->clip_scale = 1.0;
     s = a->m->weights(a, needs_m ? M : NULL, losses, a->w);
     if (ok_status(s)) {
         mtgrad_status c = check_weights(a, a->w);
@@ -383,6 +393,7 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
                              a->m->name);
         } else {
             double coef = mtgradi_clip_coef(a->clip_norm, sqrt(fmax(mtgradi_quad(M, k, a->w), 0.0)));
+            a->clip_scale = coef;
             for (int64_t i = 0; i < k; i++) a->w[i] *= coef;
         }
     }

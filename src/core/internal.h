@@ -88,6 +88,24 @@ int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *
  * cutoff = rtol * max|lambda| (torch.linalg.pinv's rule on a symmetric matrix).
  * P: n*n out; work: 2*n*n + n doubles. Returns 0 or -1 (as eigh). */
 int mtgradi_pinv_sym(const double *A, int64_t n, double rtol, double *P, double *work);
+/* Cholesky factor L Lᵀ of the principal submatrix (A + shift·11ᵀ)[idx, idx] of a symmetric A,
+ * kept up to date while an active-set solver adds and removes indices (O(m²) each; linalg.c).
+ * L: m x m lower triangle with leading dimension ld (capacity ld rows); idx: the indices in
+ * factor order (as doubles). Initialise with m = 0. */
+typedef struct mtgradi_subchol {
+    double *L, *idx;
+    int64_t m, ld;
+} mtgradi_subchol;
+/* Append index j (lda: A's leading dimension). Returns 0, or -1 (factor unchanged) when the new
+ * pivot is not > tol: the enlarged submatrix is (numerically) not positive definite. */
+int mtgradi_subchol_append(mtgradi_subchol *f, const double *A, int64_t lda, double shift,
+                           int64_t j, double tol);
+/* Remove the index at factor position r (x: m doubles of scratch). */
+void mtgradi_subchol_delete(mtgradi_subchol *f, int64_t r, double *x);
+/* Factor position of index j, or -1. */
+int64_t mtgradi_subchol_find(const mtgradi_subchol *f, int64_t j);
+/* b <- (L Lᵀ)⁻¹ b, b in factor order (m values). */
+void mtgradi_subchol_solve(const mtgradi_subchol *f, double *b);
 /* y = A x for an n x n row-major A. */
 void mtgradi_matvec(const double *A, int64_t n, const double *x, double *y);
 double mtgradi_dot(const double *x, const double *y, int64_t n);
@@ -127,6 +145,7 @@ struct mtgrad_aggregator {
     int draws_pending;
 
     double times[3];  /* seconds of the last successful call: Gram, method, combine */
+    double clip_scale; /* the factor (<= 1) the last call's clipping applied (1 = none) */
     double clip_norm; /* set by a method during a call: clip the direction to this norm (0 = no) */
     double *backup;   /* n_state doubles: state restored when a call fails */
     char err[MTGRADI_ERRLEN];

@@ -627,8 +627,29 @@ static void test_times(void)
     mtgrad_aggregator_free(a);
 }
 
+/* Clip scale: nash_mtl with a tiny max_norm clips, and then direction = scale × the unclipped
+ * one; with a huge max_norm nothing is clipped (scale exactly 1). */
+static void test_clip_scale(void)
+{
+    double big[D], small[D], wb[K], ws[K], scale = 0;
+    mtgrad_aggregator *a = make("nash_mtl", K, "max_norm=1e9");
+    CHECK(mtgrad_aggregate_f64(a, G64, K, D, D, NULL, big, wb) == MTGRAD_OK, "nash unclipped");
+    CHECK(mtgrad_aggregator_clip_scale(a, &scale) == MTGRAD_OK && scale == 1.0, "no clip: %g", scale);
+    mtgrad_aggregator_free(a);
+    a = make("nash_mtl", K, "max_norm=1e-3");
+    CHECK(mtgrad_aggregate_f64(a, G64, K, D, D, NULL, small, ws) == MTGRAD_OK, "nash clipped");
+    CHECK(mtgrad_aggregator_clip_scale(a, &scale) == MTGRAD_OK && scale > 0 && scale < 1, "clip: %g", scale);
+    double norm = 0;
+    for (int j = 0; j < D; j++) norm += small[j] * small[j];
+    CHECK_CLOSE(sqrt(norm), 1e-3, 1e-6, 0);
+    for (int i = 0; i < K; i++) CHECK_CLOSE(ws[i] / scale, wb[i], 1e-9, 0);
+    CHECK(mtgrad_aggregator_clip_scale(NULL, &scale) == MTGRAD_E_INVAL, "clip_scale NULL");
+    mtgrad_aggregator_free(a);
+}
+
 int main(void)
 {
+    test_clip_scale();
     test_heads_flag();
     test_times();
     test_aggregate_args();
