@@ -121,6 +121,9 @@ mtgrad_status mtgrad_model_forward(mtgrad_model *m, const float *x, const float 
 /* The head outputs of the last forward pass: n x width (row-major); NULL if task is invalid. */
 const float *mtgrad_model_output(const mtgrad_model *m, int64_t task, int64_t *width);
 
+/* The message of the last failed forward or backward call on m (never NULL). */
+const char *mtgrad_model_error(const mtgrad_model *m);
+
 /*
  * Backward of task `task`'s loss alone, after a train-mode forward:
  *   trunk_grad: d floats, overwritten with dL_task/d(trunk) (may be row `task` of G);
@@ -238,7 +241,8 @@ void mtgrad_bench_free(mtgrad_bench *b);
 const char *mtgrad_bench_loaded_name(const mtgrad_bench *b);
 const mtgrad_dataset *mtgrad_bench_train(const mtgrad_bench *b);
 const mtgrad_dataset *mtgrad_bench_test(const mtgrad_bench *b);
-/* The model (max_batch set to the recipe's batch), the recipe, task names and metrics. */
+/* The model (max_batch set to the recipe's batch; its layer-list strings belong to b and live
+ * until mtgrad_bench_free), the recipe, task names and metrics. */
 mtgrad_model_spec mtgrad_bench_model(const mtgrad_bench *b);
 mtgrad_recipe mtgrad_bench_recipe(const mtgrad_bench *b);
 const char *mtgrad_bench_task_name(const mtgrad_bench *b, int64_t task);
@@ -256,6 +260,48 @@ void mtgrad_toy_eval(const double theta[2], int setting, double losses[2], doubl
 
 /* The published starting points of a setting (5 each); returns how many were written. */
 int mtgrad_toy_starts(int setting, double starts[5][2]);
+
+/*
+ * The Pareto set of the toy (the same for both settings: scaling a task keeps it) is the curve
+ * θ2 = p(θ1), θ1 ∈ [-7, 7], where the two gradients are opposite: p(0) = -8.3551 (the minimum
+ * of the mean loss), p(±7) = -8.4345 (the single-task minima). The papers draw it as the segment
+ * θ2 ≈ -8.3552. mtgrad_toy_pareto_theta2 returns p(θ1) (θ1 clamped to [-7, 7]; NaN if θ1 is NaN).
+ * mtgrad_toy_reached: 1 if θ1 ∈ [-7.05, 7.05] and |θ2 - p(θ1)| <= 0.05, else 0.
+ */
+double mtgrad_toy_pareto_theta2(double theta1);
+int mtgrad_toy_reached(const double theta[2]);
+
+/* Default number of steps of a toy run: setting 0 (CAGrad) 100000, as CAGrad's toy.py (CAGrad
+ * c = 0.5 needs more than 50000 from (-8.5, 7.5) and (9, 9)); setting 1 (Nash-MTL) 50000, the
+ * Nash-MTL and FAMO code default (the Nash-MTL paper's 35000 leaves plain Adam on the mean
+ * still travelling from (-8.5, 7.5)). Adam at lr 1e-3. -1 for an unknown setting. */
+int64_t mtgrad_toy_default_steps(int setting);
+
+/* Number of points a trajectory of `steps` steps recorded every `stride` steps holds: the start,
+ * the points after steps stride, 2*stride, ..., and the final point. 0 if steps < 0 or
+ * stride < 1. */
+int64_t mtgrad_toy_traj_len(int64_t steps, int64_t stride);
+
+/*
+ * One toy run: θ starts at `start` and takes `steps` Adam steps (torch's formula in double,
+ * betas 0.9/0.999, eps 1e-8, learning rate lr; steps <= 0 means mtgrad_toy_default_steps,
+ * lr <= 0 means 1e-3) along the direction the core method `method` (with `params`, as for
+ * mtgrad_aggregator_new) computes from the 2 x 2 matrix G of the task gradients.
+ * Methods that read losses (si_ls, dwa, famo) get L_i - L*_i with L* = (-21 s1, -21 s2), s the
+ * setting's task scales: the toy's losses are negative (down to -20) and these methods need
+ * them positive; -21 is the lower bound the FAMO code uses on the toy. Methods with
+ * MTGRAD_NEEDS_LOSSES_AFTER get mtgrad_aggregator_update with the losses after each step.
+ *   traj: 2 * mtgrad_toy_traj_len(steps, stride) doubles (θ1, θ2 pairs), or NULL;
+ *   final_theta: 2 outputs, or NULL; reached: mtgrad_toy_reached(final), or NULL.
+ * Returns OK; E_INVAL (NULL method/start, unknown setting, non-finite start or lr, stride < 1
+ * with traj given, bad method or params: the aggregator's message), E_NONFINITE or the
+ * method's own error (a failed step: θ so far is in final_theta), E_NOMEM.
+ * Deterministic: same arguments, same bits.
+ */
+mtgrad_status mtgrad_toy_run(const char *method, const char *params, int setting,
+                             const double start[2], int64_t steps, double lr, double *traj,
+                             int64_t stride, double final_theta[2], int *reached, char *err,
+                             size_t errlen);
 
 #ifdef __cplusplus
 }
