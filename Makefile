@@ -126,14 +126,19 @@ python: $(LIB_SO)
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)
 
+# The main job on built-in data: the CAGrad toy (which methods reach the Pareto set, with an SVG
+# of the trajectories) and a quick comparison on the MMoE synthetic tasks (Δm% against STL).
+RUN_OUT ?= $(BUILD)/run
 run: all
-	$(CLI) methods
-	$(CLI) check-golden $(GOLDEN)
+	$(CLI) check-golden --summary $(GOLDEN)
+	$(CLI) toy --methods mean,mgda,pcgrad,cagrad,imgrad,nash_mtl,famo,sdmgrad,upgrad --out $(RUN_OUT)
+	$(CLI) compare --bench mmoe --quick --threads 2 --out $(RUN_OUT)
+	@echo "plots and JSON reports: $(RUN_OUT)/"
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/mtgrad.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/mtgrad.h include/mtgrad_nn.h include/mtgrad_train.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(LIB_A) $(LIB_NN) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libmtgrad.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmtgrad.so.$(SOVER)
 	ln -sf libmtgrad.so.$(SOVER) $(DESTDIR)$(PREFIX)/lib/libmtgrad.so

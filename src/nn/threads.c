@@ -12,7 +12,10 @@ static int engine_threads = 1;
 void mtgrad_nn_set_threads(int n)
 {
     engine_threads = n < 1 ? 1 : n;
-    openblas_set_num_threads(engine_threads);
+    /* OpenBLAS itself stays single-threaded: its threaded sgemm blocks K differently from the
+     * single-threaded one (e.g. 256x50x500 differs in the last bits), so the engine parallelises
+     * over fixed sample groups instead (src/nn/nn_internal.h). */
+    openblas_set_num_threads(1);
 #ifdef _OPENMP
     omp_set_num_threads(engine_threads);
 #endif

@@ -1,0 +1,533 @@
+/*
+ * train.c — the trainer: epochs of shuffled mini-batches through the MTL step, a test-set
+ * evaluation after every epoch, a checkpoint after every epoch, and resume to the same bits.
+ *
+ * Determinism: the data order of epoch e is a Fisher-Yates shuffle drawn from a generator
+ * seeded from (seed, e) alone, so the position of a run in its data is just its epoch; the
+ * model, optimizer, aggregator and dropout generator are saved whole. A resumed run therefore
+ * replays exactly what the uninterrupted run would have done (timings aside).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "eval_internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+/* per-epoch curve columns: train loss, test loss, test metric (k each), times, eval s, lr */
+#define CURVE_COLS(k) (3 * (k) + MTGRAD_TIME_COUNT + 2)
+
+typedef struct run {
+    const mtgrad_bench *b;
+    const mtgrad_train_config *c;
+    const mtgrad_dataset *tr, *te;
+    mtgrad_model *m;
+    mtgrad_mtl_step *s;
+    int64_t k, task0, in, batch, epochs, ntrain, ntest, start_epoch;
+    float *xb, *yb;
+    int64_t *perm;
+    char config[4096];
+    mtgrad_train_result *r;
+    double t_start;
+    int64_t steps_here; /* steps taken in this process (for the ETA) */
+} run;
+
+static double now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0.0;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+mtgrad_train_config mtgrad_train_config_default(void)
+{
+    mtgrad_train_config c;
+    memset(&c, 0, sizeof c);
+    c.bench = "mmoe";
+    c.method = "ls";
+    c.threads = 1;
+    c.stl_task = -1;
+    return c;
+}
+
+void mtgrad_train_result_free(mtgrad_train_result *r)
+{
+    if (!r) return;
+    free(r->train_loss);
+    free(r->test_loss);
+    free(r->test_metric);
+    free(r->times);
+    free(r->eval_seconds);
+    free(r->lr);
+    free(r->params);
+    free(r);
+}
+
+/* ---------------------------------------------------------------- shuffling */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, bound) without modulo bias (rejection of the top partial range). */
+static uint64_t below(uint64_t *x, uint64_t bound)
+{
+    uint64_t limit = UINT64_MAX - UINT64_MAX % bound, r;
+    do r = splitmix64(x);
+    while (r >= limit);
+    return r % bound;
+}
+
+static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch)
+{
+    uint64_t e = (uint64_t)epoch ^ 0x5851F42D4C957F2Dull, x = seed;
+    x = splitmix64(&x) ^ splitmix64(&e); /* a stream per (seed, epoch) */
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)below(&x, (uint64_t)i + 1);
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static mtgrad_status check_config(const mtgrad_train_config *c, char *err, size_t errlen)
+{
+    if (!c->bench || !c->method) {
+        mtgradi_eval_msg(err, errlen, "train: bench and method must be set");
+        return MTGRAD_E_INVAL;
+    }
+    if (c->epochs < 0 || c->batch < 0 || c->limit_train < 0 || c->limit_test < 0 ||
+        c->stl_task < -1) {
+        mtgradi_eval_msg(err, errlen, "train: epochs, batch and limits must be >= 0, stl_task >= -1");
+        return MTGRAD_E_INVAL;
+    }
+    if (c->resume && !c->out_dir) {
+        mtgradi_eval_msg(err, errlen, "train: resume needs an output directory");
+        return MTGRAD_E_INVAL;
+    }
+    return MTGRAD_OK;
+}
+
+/* The method's parameters as the aggregator reads them back (so "c=0.4" and "c=.40" agree),
+ * without "threads", which does not change results. */
+static int canonical_params(const char *method, int64_t k, const char *params, char *out,
+                            size_t len)
+{
+    mtgrad_aggregator *a = NULL;
+    if (mtgrad_aggregator_new(&a, method, k, params, NULL, 0) != MTGRAD_OK) return -1;
+    const mtgrad_method *me = mtgrad_aggregator_method(a);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < mtgrad_method_param_count(me); i++) {
+        const char *name = mtgrad_method_param_at(me, i)->name;
+        if (strcmp(name, "threads") == 0) continue;
+        char v[256];
+        if (mtgrad_aggregator_get_param(a, name, v, sizeof v) < 0) continue;
+        int w = snprintf(out + used, len - used, "%s%s=%s", used ? "," : "", name, v);
+        if (w < 0 || (size_t)w >= len - used) break;
+        used += (size_t)w;
+    }
+    mtgrad_aggregator_free(a);
+    return 0;
+}
+
+static mtgrad_status make_model(run *R, char *err, size_t errlen)
+{
+    mtgrad_model_spec spec = mtgrad_bench_model(R->b);
+    int64_t bk = spec.k;
+    if (R->c->stl_task >= bk) {
+        mtgradi_eval_msg(err, errlen, "train: stl_task %lld, but %s has %lld tasks",
+                         (long long)R->c->stl_task, mtgrad_bench_loaded_name(R->b), (long long)bk);
+        return MTGRAD_E_INVAL;
+    }
+    if (R->c->stl_task >= 0) { /* the trunk and head t alone */
+        int64_t t = R->c->stl_task;
+        spec.heads[0] = spec.heads[t];
+        spec.losses[0] = spec.losses[t];
+        spec.k = 1;
+    }
+    spec.max_batch = R->batch;
+    mtgrad_status st = mtgrad_model_new(&R->m, &spec, R->c->seed, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    R->k = spec.k;
+    R->task0 = R->c->stl_task >= 0 ? R->c->stl_task : 0;
+    R->in = mtgrad_model_input_size(R->m);
+    int64_t want = R->tr->in_c * R->tr->in_h * R->tr->in_w;
+    if (R->in != want || R->tr->k != bk || R->te->k != bk) {
+        mtgradi_eval_msg(err, errlen, "train: the model reads %lld inputs, the data has %lld",
+                         (long long)R->in, (long long)want);
+        return MTGRAD_E_SHAPE;
+    }
+    return MTGRAD_OK;
+}
+
+static mtgrad_status make_step(run *R, char *err, size_t errlen)
+{
+    const mtgrad_train_config *c = R->c;
+    char params[2048];
+    /* the run's seed seeds the method's draws unless the parameters name one */
+    int w = snprintf(params, sizeof params, "seed=%" PRIu64 "%s%s",
+                     c->seed & (((uint64_t)1 << 53) - 1), c->method_params && *c->method_params ? "," : "",
+                     c->method_params ? c->method_params : "");
+    if (w < 0 || (size_t)w >= sizeof params) {
+        mtgradi_eval_msg(err, errlen, "train: method parameters too long");
+        return MTGRAD_E_INVAL;
+    }
+    mtgrad_recipe rec = mtgrad_bench_recipe(R->b);
+    mtgrad_status st = mtgrad_mtl_step_new(&R->s, R->m, c->method, params, &rec.optim, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    char th[32];
+    snprintf(th, sizeof th, "%d", c->threads < 1 ? 1 : c->threads);
+    (void)mtgrad_aggregator_set_param(mtgrad_mtl_step_aggregator(R->s), "threads", th);
+    char canon[1024];
+    if (canonical_params(c->method, R->k, params, canon, sizeof canon) != 0) canon[0] = '\0';
+    snprintf(R->config, sizeof R->config,
+             "bench=%s\nbench_params=%s\ndata_seed=%" PRIu64 "\nmethod=%s\nmethod_params=%s\n"
+             "seed=%" PRIu64 "\nstl_task=%lld\nbatch=%lld\nntrain=%lld\nntest=%lld\n",
+             mtgrad_bench_loaded_name(R->b), c->bench_params ? c->bench_params : "", c->data_seed,
+             mtgrad_method_name(mtgrad_aggregator_method(mtgrad_mtl_step_aggregator(R->s))),
+             canon, c->seed, (long long)c->stl_task, (long long)R->batch, (long long)R->ntrain,
+             (long long)R->ntest);
+    return MTGRAD_OK;
+}
+
+static mtgrad_status alloc_result(run *R, int64_t rows)
+{
+    mtgrad_train_result *r = calloc(1, sizeof *r);
+    if (!r) return MTGRAD_E_NOMEM;
+    R->r = r;
+    size_t kk = (size_t)(rows * R->k), P = (size_t)mtgrad_model_num_params(R->m);
+    r->train_loss = calloc(kk ? kk : 1, sizeof(double));
+    r->test_loss = calloc(kk ? kk : 1, sizeof(double));
+    r->test_metric = calloc(kk ? kk : 1, sizeof(double));
+    r->times = calloc((size_t)(rows ? rows : 1) * MTGRAD_TIME_COUNT, sizeof(double));
+    r->eval_seconds = calloc((size_t)(rows ? rows : 1), sizeof(double));
+    r->lr = calloc((size_t)(rows ? rows : 1), sizeof(double));
+    r->params = malloc(P * sizeof(float));
+    R->xb = malloc((size_t)(R->batch * R->in) * sizeof(float));
+    R->yb = malloc((size_t)(R->batch * R->k) * sizeof(float));
+    R->perm = malloc((size_t)R->ntrain * sizeof(int64_t));
+    if (!r->train_loss || !r->test_loss || !r->test_metric || !r->times || !r->eval_seconds ||
+        !r->lr || !r->params || !R->xb || !R->yb || !R->perm)
+        return MTGRAD_E_NOMEM;
+    r->k = R->k;
+    r->task0 = R->task0;
+    r->bench_k = R->tr->k;
+    r->batch = R->batch;
+    r->ntrain = R->ntrain;
+    r->ntest = R->ntest;
+    r->steps_per_epoch = (R->ntrain + R->batch - 1) / R->batch;
+    r->n_params = mtgrad_model_num_params(R->m);
+    r->n_shared = mtgrad_model_num_shared(R->m);
+    r->optim = mtgrad_bench_recipe(R->b).optim;
+    for (int64_t i = 0; i < R->k; i++) {
+        r->metric[i] = mtgrad_bench_metric(R->b, R->task0 + i);
+        const char *name = mtgrad_bench_task_name(R->b, R->task0 + i);
+        snprintf(r->task_name[i], MTGRAD_TASK_NAME_MAX, "%s", name ? name : "task");
+    }
+    return MTGRAD_OK;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* Curves of epoch e packed into one row of the checkpoint, and back. */
+static void pack_row(const mtgrad_train_result *r, int64_t e, double *row)
+{
+    int64_t k = r->k;
+    memcpy(row, r->train_loss + e * k, (size_t)k * sizeof *row);
+    memcpy(row + k, r->test_loss + e * k, (size_t)k * sizeof *row);
+    memcpy(row + 2 * k, r->test_metric + e * k, (size_t)k * sizeof *row);
+    memcpy(row + 3 * k, r->times + e * MTGRAD_TIME_COUNT, MTGRAD_TIME_COUNT * sizeof *row);
+    row[3 * k + MTGRAD_TIME_COUNT] = r->eval_seconds[e];
+    row[3 * k + MTGRAD_TIME_COUNT + 1] = r->lr[e];
+}
+
+static void unpack_row(mtgrad_train_result *r, int64_t e, const double *row)
+{
+    int64_t k = r->k;
+    memcpy(r->train_loss + e * k, row, (size_t)k * sizeof *row);
+    memcpy(r->test_loss + e * k, row + k, (size_t)k * sizeof *row);
+    memcpy(r->test_metric + e * k, row + 2 * k, (size_t)k * sizeof *row);
+    memcpy(r->times + e * MTGRAD_TIME_COUNT, row + 3 * k, MTGRAD_TIME_COUNT * sizeof *row);
+    r->eval_seconds[e] = row[3 * k + MTGRAD_TIME_COUNT];
+    r->lr[e] = row[3 * k + MTGRAD_TIME_COUNT + 1];
+}
+
+static mtgrad_status save_checkpoint(run *R, int64_t epochs_done, char *err, size_t errlen)
+{
+    mtgradi_ckpt c;
+    memset(&c, 0, sizeof c);
+    c.config = R->config;
+    c.epoch = epochs_done;
+    c.k = R->k;
+    c.n_params = mtgrad_model_num_params(R->m);
+    c.steps = mtgrad_mtl_step_count(R->s);
+    c.solver_warnings = mtgrad_mtl_step_solver_warnings(R->s);
+    c.curve_cols = CURVE_COLS(R->k);
+    mtgrad_model_get_rng(R->m, c.rng);
+    c.params = mtgrad_model_params(R->m);
+    mtgrad_optimizer *o = mtgrad_mtl_step_optimizer(R->s);
+    mtgrad_aggregator *a = mtgrad_mtl_step_aggregator(R->s);
+    mtgrad_status st = mtgrad_optimizer_save(o, NULL, &c.optim_len);
+    if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, NULL, &c.agg_len);
+    c.optim = malloc(c.optim_len ? c.optim_len : 1);
+    c.agg = malloc(c.agg_len ? c.agg_len : 1);
+    c.curves = malloc((size_t)(epochs_done * c.curve_cols + 1) * sizeof(double));
+    if (st == MTGRAD_OK && (!c.optim || !c.agg || !c.curves)) st = MTGRAD_E_NOMEM;
+    if (st == MTGRAD_OK) st = mtgrad_optimizer_save(o, c.optim, &c.optim_len);
+    if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, c.agg, &c.agg_len);
+    if (st == MTGRAD_OK) {
+        for (int64_t e = 0; e < epochs_done; e++) pack_row(R->r, e, c.curves + e * c.curve_cols);
+        st = mtgradi_ckpt_write(R->c->out_dir, &c, err, errlen);
+    } else {
+        mtgradi_eval_msg(err, errlen, "checkpoint: cannot save the optimizer or method state: %s",
+                         mtgrad_status_str(st));
+    }
+    free(c.optim);
+    free(c.agg);
+    free(c.curves);
+    return st;
+}
+
+/* The first line where two configuration texts differ, for the message. */
+static void config_diff(const char *a, const char *b, char *out, size_t len)
+{
+    while (*a || *b) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || strncmp(a, b, la) != 0) {
+            snprintf(out, len, "the checkpoint has %.*s, this run has %.*s", (int)la, a, (int)lb, b);
+            return;
+        }
+        a += la + (a[la] ? 1 : 0);
+        b += lb + (b[lb] ? 1 : 0);
+    }
+    snprintf(out, len, "the configurations differ");
+}
+
+static mtgrad_status restore(run *R, const mtgradi_ckpt *c, char *err, size_t errlen)
+{
+    if (strcmp(c->config, R->config) != 0) {
+        char why[1024];
+        config_diff(c->config, R->config, why, sizeof why);
+        mtgradi_eval_msg(err, errlen,
+                         "cannot resume from %s/%s: it was written for another configuration (%s)",
+                         R->c->out_dir, MTGRAD_CHECKPOINT_FILE, why);
+        return MTGRAD_E_STATE;
+    }
+    if (c->k != R->k || c->n_params != mtgrad_model_num_params(R->m) ||
+        c->curve_cols != CURVE_COLS(R->k)) {
+        mtgradi_eval_msg(err, errlen, "cannot resume: the checkpoint's model has other shapes");
+        return MTGRAD_E_STATE;
+    }
+    mtgrad_status st = mtgrad_optimizer_load(mtgrad_mtl_step_optimizer(R->s), c->optim, c->optim_len);
+    if (st == MTGRAD_OK)
+        st = mtgrad_aggregator_load(mtgrad_mtl_step_aggregator(R->s), c->agg, c->agg_len);
+    if (st != MTGRAD_OK) {
+        mtgradi_eval_msg(err, errlen, "cannot resume: the checkpoint's optimizer or method state "
+                         "does not load (%s)", mtgrad_status_str(st));
+        return MTGRAD_E_STATE;
+    }
+    memcpy(mtgrad_model_params(R->m), c->params, (size_t)c->n_params * sizeof(float));
+    mtgrad_model_set_rng(R->m, c->rng);
+    mtgrad_mtl_step_set_counters(R->s, c->steps, c->solver_warnings);
+    for (int64_t e = 0; e < c->epoch; e++) unpack_row(R->r, e, c->curves + e * c->curve_cols);
+    R->start_epoch = R->r->resumed_epoch = c->epoch;
+    return MTGRAD_OK;
+}
+
+/* Loads DIR/checkpoint.bin if resuming; a missing one means a fresh start. Sizes the result
+ * for the larger of the planned epochs and those already in the checkpoint. */
+static mtgrad_status resume_or_start(run *R, char *err, size_t errlen)
+{
+    mtgradi_ckpt c;
+    memset(&c, 0, sizeof c);
+    int have = 0;
+    if (R->c->resume) {
+        int missing = 0;
+        mtgrad_status st = mtgradi_ckpt_read(R->c->out_dir, &c, &missing, err, errlen);
+        if (st != MTGRAD_OK && !missing) return st;
+        have = st == MTGRAD_OK;
+    }
+    int64_t rows = have && c.epoch > R->epochs ? c.epoch : R->epochs;
+    mtgrad_status st = alloc_result(R, rows);
+    if (st != MTGRAD_OK) mtgradi_eval_msg(err, errlen, "train: out of memory");
+    if (st == MTGRAD_OK && have) st = restore(R, &c, err, errlen);
+    mtgradi_ckpt_free(&c);
+    return st;
+}
+
+/* ---------------------------------------------------------------- epochs */
+
+static void gather(run *R, int64_t first, int64_t n)
+{
+    const mtgrad_dataset *d = R->tr;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t src = R->perm[first + j];
+        memcpy(R->xb + j * R->in, d->x + src * R->in, (size_t)R->in * sizeof(float));
+        for (int64_t i = 0; i < R->k; i++) R->yb[i * n + j] = d->y[(R->task0 + i) * d->n + src];
+    }
+}
+
+static void report_progress(run *R, int64_t e, int64_t step, const double *lsum, int64_t seen,
+                            int epoch_done)
+{
+    if (!R->c->progress) return;
+    double mean[MTGRAD_NN_MAX_TASKS];
+    for (int64_t i = 0; i < R->k; i++) mean[i] = seen ? lsum[i] / (double)seen : 0.0;
+    mtgrad_train_progress p;
+    memset(&p, 0, sizeof p);
+    p.epoch = e;
+    p.epochs = R->epochs;
+    p.step = step;
+    p.steps_per_epoch = R->r->steps_per_epoch;
+    p.k = R->k;
+    p.losses = mean;
+    p.elapsed = now() - R->t_start;
+    int64_t left = (R->epochs - e) * p.steps_per_epoch - step;
+    p.eta = R->steps_here > 0 ? p.elapsed / (double)R->steps_here * (double)left : 0.0;
+    if (epoch_done) {
+        p.epoch_done = 1;
+        p.test_loss = R->r->test_loss + e * R->k;
+        p.test_metric = R->r->test_metric + e * R->k;
+    }
+    R->c->progress(&p, R->c->progress_user);
+}
+
+static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
+{
+    mtgrad_status st = mtgrad_mtl_step_begin_epoch(R->s, e);
+    if (st != MTGRAD_OK) {
+        mtgradi_eval_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
+        return st;
+    }
+    shuffle(R->perm, R->ntrain, R->c->seed, e);
+    double lsum[MTGRAD_NN_MAX_TASKS] = {0}, *times = R->r->times + e * MTGRAD_TIME_COUNT;
+    int64_t step = 0;
+    for (int64_t first = 0; first < R->ntrain; first += R->batch, step++) {
+        int64_t n = R->ntrain - first < R->batch ? R->ntrain - first : R->batch;
+        gather(R, first, n);
+        double L[MTGRAD_NN_MAX_TASKS], t[MTGRAD_TIME_COUNT];
+        st = mtgrad_mtl_step_run(R->s, R->xb, R->yb, n, L, t);
+        if (st != MTGRAD_OK) {
+            mtgradi_eval_msg(err, errlen, "epoch %lld, step %lld: %s", (long long)e,
+                             (long long)step, mtgrad_mtl_step_error(R->s));
+            return st;
+        }
+        for (int64_t i = 0; i < R->k; i++) lsum[i] += L[i] * (double)n;
+        for (int p = 0; p < MTGRAD_TIME_COUNT; p++) times[p] += t[p];
+        R->steps_here++;
+        report_progress(R, e, step + 1, lsum, first + n, 0);
+    }
+    double *mean = R->r->train_loss + e * R->k;
+    for (int64_t i = 0; i < R->k; i++) mean[i] = lsum[i] / (double)R->ntrain;
+    st = mtgrad_mtl_step_end_epoch(R->s, mean);
+    if (st != MTGRAD_OK)
+        mtgradi_eval_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
+    R->r->lr[e] = mtgrad_optimizer_lr(mtgrad_mtl_step_optimizer(R->s));
+    return st;
+}
+
+static mtgrad_status run_epochs(run *R, char *err, size_t errlen)
+{
+    for (int64_t e = R->start_epoch; e < R->epochs; e++) {
+        mtgrad_status st = train_epoch(R, e, err, errlen);
+        if (st != MTGRAD_OK) return st;
+        double t0 = now();
+        st = mtgradi_eval_evaluate(R->m, R->te, R->task0, R->ntest, R->xb, R->yb,
+                                   R->r->test_loss + e * R->k, R->r->test_metric + e * R->k, err,
+                                   errlen);
+        if (st != MTGRAD_OK) return st;
+        R->r->eval_seconds[e] = now() - t0;
+        R->r->epochs = e + 1;
+        if (R->c->out_dir) {
+            st = save_checkpoint(R, e + 1, err, errlen);
+            if (st != MTGRAD_OK) return st;
+        }
+        report_progress(R, e, R->r->steps_per_epoch, R->r->train_loss + e * R->k, 1, 1);
+    }
+    return MTGRAD_OK;
+}
+
+static void finish(run *R)
+{
+    mtgrad_train_result *r = R->r;
+    if (r->epochs < R->start_epoch) r->epochs = R->start_epoch;
+    r->steps = mtgrad_mtl_step_count(R->s);
+    r->solver_warnings = mtgrad_mtl_step_solver_warnings(R->s);
+    memcpy(r->params, mtgrad_model_params(R->m), (size_t)r->n_params * sizeof(float));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+}
+
+mtgrad_status mtgrad_train_run_bench(const mtgrad_bench *b, const mtgrad_train_config *c,
+                                     mtgrad_train_result **out, char *err, size_t errlen)
+{
+    if (out) *out = NULL;
+    if (!b || !c || !out) {
+        mtgradi_eval_msg(err, errlen, "train: bench, config and out must not be NULL");
+        return MTGRAD_E_INVAL;
+    }
+    mtgrad_status st = check_config(c, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    run R;
+    memset(&R, 0, sizeof R);
+    R.b = b;
+    R.c = c;
+    R.t_start = now();
+    R.tr = mtgrad_bench_train(b);
+    R.te = mtgrad_bench_test(b);
+    mtgrad_recipe rec = mtgrad_bench_recipe(b);
+    R.epochs = c->epochs ? c->epochs : rec.epochs;
+    R.batch = c->batch ? c->batch : rec.batch;
+    R.ntrain = c->limit_train > 0 && c->limit_train < R.tr->n ? c->limit_train : R.tr->n;
+    R.ntest = c->limit_test > 0 && c->limit_test < R.te->n ? c->limit_test : R.te->n;
+    if (R.batch < 1 || R.ntrain < 1 || R.ntest < 1) {
+        mtgradi_eval_msg(err, errlen, "train: batch, training and test sets must be non-empty");
+        return MTGRAD_E_INVAL;
+    }
+    mtgrad_nn_set_threads(c->threads);
+    st = make_model(&R, err, errlen);
+    if (st == MTGRAD_OK) st = make_step(&R, err, errlen);
+    if (st == MTGRAD_OK) st = resume_or_start(&R, err, errlen);
+    if (st == MTGRAD_OK) st = run_epochs(&R, err, errlen);
+    if (st == MTGRAD_OK) {
+        finish(&R);
+        *out = R.r;
+        R.r = NULL;
+    }
+    mtgrad_train_result_free(R.r);
+    free(R.xb);
+    free(R.yb);
+    free(R.perm);
+    mtgrad_mtl_step_free(R.s);
+    mtgrad_model_free(R.m);
+    return st;
+}
+
+mtgrad_status mtgrad_train_run(const mtgrad_train_config *c, mtgrad_train_result **out,
+                               char *err, size_t errlen)
+{
+    if (out) *out = NULL;
+    if (!c || !out) {
+        mtgradi_eval_msg(err, errlen, "train: config and out must not be NULL");
+        return MTGRAD_E_INVAL;
+    }
+    mtgrad_status st = check_config(c, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    mtgrad_bench *b = NULL;
+    st = mtgrad_bench_load(&b, c->bench, c->bench_params, c->data_seed, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    st = mtgrad_train_run_bench(b, c, out, err, errlen);
+    mtgrad_bench_free(b);
+    return st;
+}
