@@ -120,7 +120,7 @@ PIP_ARGS ?=
 .PHONY: python
 python: $(LIB_SO)
 	rm -rf python/build  # setuptools would package stale files left there by an earlier build
-	MTGRAD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pip install --no-build-isolation \
+	MTGRAD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pip install --no-build-isolation --no-deps \
 	    --break-system-packages $(PIP_ARGS) ./python
 
 check-golden: $(CLI)
