@@ -1,14 +1,610 @@
-/* cmd_bench.c — `mtgrad bench` (placeholder until the command lands; replaced wholesale). */
+/* cmd_bench.c — `mtgrad bench`: kernel and method timings against floors measured in the same run.
+ *
+ * Timings drift between runs and machines (2 shared cores), so everything is reported as a ratio
+ * to something measured in this process (docs: shared/spec/performance.md):
+ *   - the read bandwidth BW(t): a streaming read of a buffer larger than the L3 with t threads;
+ *   - the f64 compute peak P(t): OpenBLAS dgemm on square matrices with t threads (the Gram
+ *     accumulates in double, so its arithmetic floor is double-precision FMA);
+ *   - floor(k, d, t) = max(4·k·d bytes / BW(t), k·(k+1)·d flops / P(t)): one pass over G, or the
+ *     Gram's arithmetic, whichever is larger (the bandwidth floor; the compute floor at large k);
+ *   - cblas_ssyrk on the same matrix with t OpenBLAS threads (×OpenBLAS = its time / ours).
+ * For each k, d and thread count, every method runs through mtgrad_aggregate_f32 (one warm-up
+ * call, then --reps timed calls; medians): the end-to-end time, and from mtgrad_aggregator_times
+ * the Gram, solve (the method's k x k work) and combine phases. The Gram and combine rows are
+ * mgda's phases (no clipping pass). Built on the public header only (tools/ rule); the timing
+ * code and the streaming-read kernel are the tool's own. */
+#define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include "cli.h"
+#include "mtgrad.h"
 
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-const char mtgrad_usage_bench[] = "usage: mtgrad bench ... (not built yet)\n";
+#if defined(__has_include)
+#if __has_include(<cblas.h>)
+#include <cblas.h>
+#define BENCH_HAVE_CBLAS 1
+#endif
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+const char mtgrad_usage_bench[] =
+    "usage: mtgrad bench [-k LIST] [-d LIST] [-t LIST] [-m LIST] [-r N] [--quick] [--json]\n"
+    "  Times the Gram and combine kernels, each method's k x k solve and its end-to-end\n"
+    "  aggregation (mtgrad_aggregate_f32) on random k x d float32 matrices, against floors\n"
+    "  measured in the same run: read bandwidth (streaming read larger than L3) and the f64 dgemm\n"
+    "  peak; and against OpenBLAS cblas_ssyrk on the same matrix. Medians of N timed runs after\n"
+    "  one warm-up.\n"
+    "  -k, --tasks LIST    task counts (default 2,3,10,40)\n"
+    "  -d, --dims LIST     parameter counts, e.g. 1e5,1e6 (default 1e5,1e6,1e7)\n"
+    "  -t, --threads LIST  thread counts (default 1,2)\n"
+    "  -m, --methods LIST  methods timed end to end (default 'all'; 'none': kernels only)\n"
+    "  -r, --reps N        timed repetitions, at least 5 (default 5)\n"
+    "  -q, --quick         a short run: -k 2,10 -d 1e6 (unless given)\n"
+    "      --no-blas       skip OpenBLAS: no xOpenBLAS, and the floor is the bandwidth floor\n"
+    "  -j, --json          one JSON object on stdout instead of the table\n"
+    "  Columns: ms (median), GB/s = 4·k·d bytes of G / time, xfloor = time / floor,\n"
+    "  xOpenBLAS = ssyrk time / our Gram time, solve_us = the method's own k x k work.\n";
+
+#define MAX_LIST 16
+#define BW_BYTES ((size_t)512 << 20) /* 512 MiB: 16x the 32 MiB L3 of the project's machines */
+
+typedef struct bench_opts {
+    int64_t ks[MAX_LIST], ds[MAX_LIST];
+    int threads[MAX_LIST];
+    int nk, nd, nt, reps, json, blas;
+    const char *methods; /* NULL = all */
+} bench_opts;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "mtgrad bench: out of memory (%zu bytes)\n---> HINT: smaller -k/-d\n", n);
+        exit(1);
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------ options */
+
+/* "a,b,c" of positive numbers (1e6 notation allowed) into out; returns the count or -1. */
+static int parse_list(const char *s, int64_t *out, int max)
+{
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        double x = strtod(p, &end);
+        if (end == p || !(x >= 1) || x > 1e12 || x != floor(x) || n == max) return -1;
+        out[n++] = (int64_t)x;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return -1;
+    }
+    return n;
+}
+
+static int usage_error(const char *msg, const char *arg)
+{
+    fprintf(stderr, "mtgrad bench: %s%s\n%s", msg, arg, mtgrad_usage_bench);
+    return 2;
+}
+
+static int parse_opts(int argc, char **argv, bench_opts *o)
+{
+    static const struct option opts[] = {
+        {"tasks", required_argument, NULL, 'k'},   {"dims", required_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 't'}, {"methods", required_argument, NULL, 'm'},
+        {"reps", required_argument, NULL, 'r'},    {"quick", no_argument, NULL, 'q'},
+        {"json", no_argument, NULL, 'j'},          {"no-blas", no_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    int64_t tmp[MAX_LIST];
+    int quick = 0, ch, n;
+    memset(o, 0, sizeof *o);
+    o->reps = 5;
+    o->blas = 1;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "k:d:t:m:r:qjh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'k':
+            if ((o->nk = parse_list(optarg, o->ks, MAX_LIST)) <= 0)
+                return usage_error("bad -k list: ", optarg);
+            break;
+        case 'd':
+            if ((o->nd = parse_list(optarg, o->ds, MAX_LIST)) <= 0)
+                return usage_error("bad -d list: ", optarg);
+            break;
+        case 't':
+            if ((n = parse_list(optarg, tmp, MAX_LIST)) <= 0)
+                return usage_error("bad -t list: ", optarg);
+            for (o->nt = 0; o->nt < n; o->nt++) {
+                if (tmp[o->nt] > 256) return usage_error("at most 256 threads: ", optarg);
+                o->threads[o->nt] = (int)tmp[o->nt];
+            }
+            break;
+        case 'm': o->methods = optarg; break;
+        case 'r':
+            if (parse_list(optarg, tmp, 1) != 1 || tmp[0] < 5 || tmp[0] > 10000)
+                return usage_error("-r needs a count of at least 5: ", optarg);
+            o->reps = (int)tmp[0];
+            break;
+        case 'q': quick = 1; break;
+        case 'j': o->json = 1; break;
+        case 'B': o->blas = 0; break;
+        case 'h': fputs(mtgrad_usage_bench, stdout); return 1;
+        default: fputs(mtgrad_usage_bench, stderr); return 2;
+        }
+    }
+    if (optind != argc) return usage_error("unexpected argument: ", argv[optind]);
+    if (!o->nk) {
+        const int64_t def[4] = {2, 3, 10, 40}, q[2] = {2, 10};
+        o->nk = quick ? 2 : 4;
+        memcpy(o->ks, quick ? q : def, (size_t)o->nk * sizeof *o->ks);
+    }
+    if (!o->nd) {
+        const int64_t def[3] = {100000, 1000000, 10000000};
+        o->nd = quick ? 1 : 3;
+        memcpy(o->ds, quick ? def + 1 : def, (size_t)o->nd * sizeof *o->ds);
+    }
+    if (!o->nt) o->nt = 2, o->threads[0] = 1, o->threads[1] = 2;
+    if (o->methods && strcmp(o->methods, "all") == 0) o->methods = NULL;
+    if (o->methods && strcmp(o->methods, "none") != 0) { /* validate the names now */
+        char *copy = xmalloc(strlen(o->methods) + 1), *save = NULL;
+        strcpy(copy, o->methods);
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            if (!mtgrad_method_by_name(tok)) {
+                int rc = usage_error("unknown method: ", tok);
+                free(copy);
+                return rc;
+            }
+        free(copy);
+    }
+    return 0;
+}
+
+static int method_selected(const bench_opts *o, const char *name)
+{
+    if (!o->methods) return 1;
+    size_t n = strlen(name);
+    for (const char *p = o->methods; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ floors */
+
+/* Sum of a buffer of 64-bit words read once, t threads; 8 chains so one core can issue loads at
+ * its full rate (the sum only keeps the compiler from dropping the reads). */
+static uint64_t stream_read(const uint64_t *buf, size_t n, int t)
+{
+    uint64_t total = 0;
+    size_t chunks = n / 4096;
+    (void)t;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) reduction(+ : total) num_threads(t)
+#endif
+    for (size_t c = 0; c < chunks; c++) {
+        const uint64_t *p = buf + c * 4096;
+        uint64_t s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (size_t i = 0; i < 4096; i += 8)
+            for (int j = 0; j < 8; j++) s[j] += p[i + (size_t)j];
+        total += s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    }
+    return total;
+}
+
+/* Read bandwidth in GB/s with t threads (median of reps). */
+static double read_bandwidth(int t, int reps)
+{
+    size_t n = BW_BYTES / sizeof(uint64_t);
+    uint64_t *buf = xmalloc(BW_BYTES), sink = 0;
+    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9e3779b97f4a7c15ULL; /* touch every page */
+    double *times = xmalloc((size_t)reps * sizeof *times);
+    sink += stream_read(buf, n, t); /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        sink += stream_read(buf, n, t);
+        times[r] = now_s() - t0;
+    }
+    double med = median(times, reps);
+    if (sink == 42) fputc(' ', stderr); /* keep the sum alive */
+    free(buf);
+    free(times);
+    return (double)BW_BYTES / med / 1e9;
+}
+
+#ifdef BENCH_HAVE_CBLAS
+static void blas_threads(int t)
+{
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(t);
+#else
+    (void)t;
+#endif
+}
+
+/* dgemm (double = 1) or sgemm GFLOP/s on n x n matrices with t threads (median of reps). */
+static double gemm_peak(int t, int reps, int dbl)
+{
+    const int n = 1024;
+    size_t nn = (size_t)n * (size_t)n;
+    double *A = dbl ? xmalloc(3 * nn * sizeof *A) : NULL;
+    float *As = dbl ? NULL : xmalloc(3 * nn * sizeof *As);
+    for (size_t i = 0; i < 3 * nn; i++) {
+        double v = (double)(i % 97) / 97.0 - 0.5;
+        if (dbl)
+            A[i] = v;
+        else
+            As[i] = (float)v;
+    }
+    double *times = xmalloc((size_t)reps * sizeof *times);
+    blas_threads(t);
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_s();
+        if (dbl)
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, A + nn, n,
+                        0.0, A + 2 * nn, n);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, As, n, As + nn, n,
+                        0.0f, As + 2 * nn, n);
+        if (r >= 0) times[r] = now_s() - t0;
+    }
+    double med = median(times, reps);
+    free(A);
+    free(As);
+    free(times);
+    return 2.0 * n * n * (double)n / med / 1e9;
+}
+
+/* Median seconds of cblas_ssyrk (upper triangle of G Gᵀ, f32) with t threads. */
+static double time_ssyrk(const float *G, int64_t k, int64_t d, int t, int reps)
+{
+    float *C = xmalloc((size_t)(k * k) * sizeof *C);
+    double *times = xmalloc((size_t)reps * sizeof *times);
+    blas_threads(t);
+    for (int r = -1; r < reps; r++) {
+        double t0 = now_s();
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)d, 1.0f, G, (int)d, 0.0f,
+                    C, (int)k);
+        if (r >= 0) times[r] = now_s() - t0;
+    }
+    double med = median(times, reps);
+    free(C);
+    free(times);
+    return med;
+}
+#endif
+
+/* ------------------------------------------------------------------ the matrix */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Rows = ±0.4·(a shared signal) + task noise of scale 1..4: gradients that partly agree and
+ * partly conflict, so the solvers do real work (iid rows at large d are nearly orthogonal).
+ * Column by column: one splitmix64 draw for the signal, one per pair of rows for the noise (bits
+ * 40..63 for even rows, 8..31 for odd ones), float arithmetic only — bench/peer_torch.py
+ * rebuilds the same matrix bit for bit with NumPy. */
+static void fill_G(float *G, int64_t k, int64_t d, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (int64_t c = 0; c < d; c++) {
+        uint64_t r = rng_next(&s);
+        float common = (float)(r >> 40) / 16777216.0f - 0.5f;
+        for (int64_t i = 0; i < k; i++) {
+            if (i % 2 == 0) r = rng_next(&s);
+            float noise = (float)((r >> (i % 2 ? 8 : 40)) & 0xffffff) / 16777216.0f - 0.5f;
+            G[i * d + c] = (i % 3 == 2 ? -0.4f : 0.4f) * common + noise * (float)(1 + i % 4);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ one configuration */
+
+typedef struct method_result {
+    const char *name;
+    double e2e_ms, gram_ms, solve_us, combine_ms;
+    mtgrad_status status;
+} method_result;
+
+typedef struct config_result {
+    int64_t k, d;
+    int threads;
+    double floor_ms, bw_floor_ms, compute_floor_ms, gram_ms, combine_ms, ssyrk_ms;
+    double trace; /* trace of G Gᵀ: lets a peer script check it timed the same matrix */
+    int n_methods;
+    method_result *m;
+} config_result;
+
+/* Time one method end to end: warm-up + reps calls; medians of wall time and phases. */
+static method_result time_method(const mtgrad_method *me, const float *G, int64_t k, int64_t d,
+                                 int t, int reps, float *dir, double *losses)
+{
+    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, MTGRAD_OK};
+    char params[32], err[256];
+    snprintf(params, sizeof params, "threads=%d", t);
+    mtgrad_aggregator *a = NULL;
+    if (mtgrad_aggregator_new(&a, r.name, k, params, err, sizeof err) != MTGRAD_OK) {
+        fprintf(stderr, "mtgrad bench: %s: %s\n", r.name, err);
+        r.status = MTGRAD_E_INVAL;
+        return r;
+    }
+    unsigned flags = mtgrad_method_flags(me);
+    double *e2e = xmalloc((size_t)reps * sizeof *e2e), *ph[3];
+    for (int i = 0; i < 3; i++) ph[i] = xmalloc((size_t)reps * sizeof *ph[i]);
+    for (int rep = -1; rep < reps; rep++) {
+        double t0 = now_s();
+        r.status = mtgrad_aggregate_f32(a, G, k, d, d,
+                                        (flags & MTGRAD_NEEDS_LOSSES) ? losses : NULL, dir, NULL);
+        double t1 = now_s();
+        if (r.status != MTGRAD_OK && r.status != MTGRAD_E_MAXITER &&
+            r.status != MTGRAD_E_NOPROGRESS) {
+            fprintf(stderr, "mtgrad bench: %s k=%lld d=%lld: %s\n", r.name, (long long)k,
+                    (long long)d, mtgrad_aggregator_error(a));
+            break;
+        }
+        if (flags & MTGRAD_NEEDS_LOSSES_AFTER) (void)mtgrad_aggregator_update(a, losses, k);
+        if (rep < 0) continue;
+        double tm[3];
+        mtgrad_aggregator_times(a, tm);
+        e2e[rep] = t1 - t0;
+        for (int i = 0; i < 3; i++) ph[i][rep] = tm[i];
+        if (rep == reps - 1) {
+            r.e2e_ms = 1e3 * median(e2e, reps);
+            r.gram_ms = 1e3 * median(ph[0], reps);
+            r.solve_us = 1e6 * median(ph[1], reps);
+            r.combine_ms = 1e3 * median(ph[2], reps);
+        }
+    }
+    mtgrad_aggregator_free(a);
+    free(e2e);
+    for (int i = 0; i < 3; i++) free(ph[i]);
+    return r;
+}
+
+static config_result run_config(const bench_opts *o, const float *G, int64_t k, int64_t d, int t,
+                                double bw, double peak)
+{
+    config_result c = {k, d, t, 0, 0, 0, NAN, NAN, NAN, NAN, 0, NULL};
+    c.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d / (bw * 1e9);
+    c.compute_floor_ms =
+        peak > 0 ? 1e3 * (double)k * (double)(k + 1) * (double)d / (peak * 1e9) : 0;
+    c.floor_ms = fmax(c.bw_floor_ms, c.compute_floor_ms);
+    float *dir = xmalloc((size_t)d * sizeof *dir);
+    double *losses = xmalloc((size_t)k * sizeof *losses);
+    for (int64_t i = 0; i < k; i++) losses[i] = 1.0 + 0.25 * (double)i;
+    c.m = xmalloc(mtgrad_method_count() * sizeof *c.m);
+    /* the kernels: mgda's Gram and combine phases (no clipping pass in its combine) */
+    method_result base =
+        time_method(mtgrad_method_by_name("mgda"), G, k, d, t, o->reps, dir, losses);
+    c.gram_ms = base.gram_ms;
+    c.combine_ms = base.combine_ms;
+#ifdef BENCH_HAVE_CBLAS
+    if (o->blas && k * d <= INT32_MAX && d <= INT32_MAX)
+        c.ssyrk_ms = 1e3 * time_ssyrk(G, k, d, t, o->reps);
+#endif
+    if (!o->methods || strcmp(o->methods, "none") != 0)
+        for (size_t i = 0; i < mtgrad_method_count(); i++) {
+            const mtgrad_method *me = mtgrad_method_at(i);
+            if (!method_selected(o, mtgrad_method_name(me))) continue;
+            c.m[c.n_methods++] = time_method(me, G, k, d, t, o->reps, dir, losses);
+        }
+    free(dir);
+    free(losses);
+    return c;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static double gbs(int64_t k, int64_t d, double ms)
+{
+    return 4.0 * (double)k * (double)d / (ms * 1e6);
+}
+
+static void print_row(const config_result *c, const char *what, double solve_us, double ms,
+                      double floor_ms, double xblas, const char *note)
+{
+    char su[32] = "-", xb[32] = "-";
+    if (solve_us == solve_us) snprintf(su, sizeof su, "%.1f", solve_us);
+    if (xblas == xblas) snprintf(xb, sizeof xb, "%.2f", xblas);
+    printf("%4lld %8.0e %3d  %-14s %10s %9.3f %7.1f %7.2f %9s %s\n", (long long)c->k, (double)c->d,
+           c->threads, what, su, ms, gbs(c->k, c->d, ms), ms / floor_ms, xb, note);
+}
+
+static void print_table(const config_result *cs, int n, const double *bw, const double *peak,
+                        const double *speak, const bench_opts *o)
+{
+    printf("read bandwidth (%zu MiB streaming read):", BW_BYTES >> 20);
+    for (int i = 0; i < o->nt; i++)
+        printf("  %d thread%s %.1f GB/s", o->threads[i], o->threads[i] > 1 ? "s" : "", bw[i]);
+    printf("\nf64 dgemm peak (compute floor):");
+    for (int i = 0; i < o->nt; i++) printf("  %dt %.1f GFLOP/s", o->threads[i], peak[i]);
+    printf("   [f32 sgemm:");
+    for (int i = 0; i < o->nt; i++) printf(" %dt %.1f", o->threads[i], speak[i]);
+    printf("]\n");
+    printf("floor = max(4kd bytes / bandwidth, k(k+1)d flops / f64 peak) at the same thread "
+           "count\n\n");
+    printf("%4s %8s %3s  %-14s %10s %9s %7s %7s %9s\n", "k", "d", "thr", "what", "solve_us", "ms",
+           "GB/s", "xfloor", "xOpenBLAS");
+    for (int i = 0; i < n; i++) {
+        const config_result *c = &cs[i];
+        char note[64];
+        snprintf(note, sizeof note, "(floor %.3f ms: %s)", c->floor_ms,
+                 c->compute_floor_ms > c->bw_floor_ms ? "compute" : "bandwidth");
+        print_row(c, "gram", NAN, c->gram_ms, c->floor_ms, c->ssyrk_ms / c->gram_ms, note);
+        if (c->ssyrk_ms == c->ssyrk_ms)
+            print_row(c, "ssyrk(OpenBLAS)", NAN, c->ssyrk_ms, c->floor_ms, NAN, "");
+        print_row(c, "combine", NAN, c->combine_ms, c->bw_floor_ms, NAN, "(xfloor: bandwidth)");
+        for (int j = 0; j < c->n_methods; j++) {
+            const method_result *m = &c->m[j];
+            print_row(c, m->name, m->solve_us, m->e2e_ms, c->floor_ms, NAN,
+                      m->status == MTGRAD_OK ? "" : mtgrad_status_str(m->status));
+        }
+    }
+    /* thread scaling: same k, d at the first and every other thread count */
+    if (o->nt > 1) {
+        printf("\n%4s %8s  %-10s %s\n", "k", "d", "what", "speed-up vs the first thread count");
+        for (int i = 0; i < n; i++) {
+            if (cs[i].threads != o->threads[0]) continue;
+            for (int j = 0; j < n; j++) {
+                if (j == i || cs[j].k != cs[i].k || cs[j].d != cs[i].d) continue;
+                printf("%4lld %8.0e  gram       %dt/%dt %.2fx   combine %.2fx\n",
+                       (long long)cs[i].k, (double)cs[i].d, cs[j].threads, cs[i].threads,
+                       cs[i].gram_ms / cs[j].gram_ms, cs[i].combine_ms / cs[j].combine_ms);
+            }
+        }
+    }
+}
+
+static cJSON *num_or_null(double x) { return x == x ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
+
+static int print_json(const config_result *cs, int n, const double *bw, const double *peak,
+                      const double *speak, const bench_opts *o)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", mtgrad_version_string());
+    cJSON_AddNumberToObject(root, "reps", o->reps);
+    cJSON_AddStringToObject(
+        root, "floor_rule",
+        "max(4*k*d bytes / read bandwidth, k*(k+1)*d flops / f64 dgemm peak), same threads");
+    cJSON *floors = cJSON_AddArrayToObject(root, "floors");
+    for (int i = 0; i < o->nt; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddNumberToObject(f, "threads", o->threads[i]);
+        cJSON_AddNumberToObject(f, "read_gbs", bw[i]);
+        cJSON_AddItemToObject(f, "dgemm_gflops", num_or_null(peak[i]));
+        cJSON_AddItemToObject(f, "sgemm_gflops", num_or_null(speak[i]));
+        cJSON_AddItemToArray(floors, f);
+    }
+    cJSON *res = cJSON_AddArrayToObject(root, "results");
+    for (int i = 0; i < n; i++) {
+        const config_result *c = &cs[i];
+        cJSON *r = cJSON_CreateObject(), *ms = cJSON_CreateObject();
+        cJSON_AddNumberToObject(r, "k", (double)c->k);
+        cJSON_AddNumberToObject(r, "d", (double)c->d);
+        cJSON_AddNumberToObject(r, "threads", c->threads);
+        cJSON_AddNumberToObject(r, "floor_ms", c->floor_ms);
+        cJSON_AddNumberToObject(r, "bandwidth_floor_ms", c->bw_floor_ms);
+        cJSON_AddNumberToObject(r, "compute_floor_ms", c->compute_floor_ms);
+        cJSON_AddItemToObject(r, "gram_ms", num_or_null(c->gram_ms));
+        cJSON_AddItemToObject(r, "gram_xfloor", num_or_null(c->gram_ms / c->floor_ms));
+        cJSON_AddItemToObject(r, "combine_ms", num_or_null(c->combine_ms));
+        cJSON_AddItemToObject(r, "combine_xfloor", num_or_null(c->combine_ms / c->bw_floor_ms));
+        cJSON_AddItemToObject(r, "ssyrk_ms", num_or_null(c->ssyrk_ms));
+        cJSON_AddItemToObject(r, "x_openblas", num_or_null(c->ssyrk_ms / c->gram_ms));
+        cJSON_AddItemToObject(r, "gram_trace", num_or_null(c->trace));
+        for (int j = 0; j < c->n_methods; j++) {
+            const method_result *m = &c->m[j];
+            cJSON *mo = cJSON_CreateObject();
+            cJSON_AddItemToObject(mo, "e2e_ms", num_or_null(m->e2e_ms));
+            cJSON_AddItemToObject(mo, "xfloor", num_or_null(m->e2e_ms / c->floor_ms));
+            cJSON_AddItemToObject(mo, "gram_ms", num_or_null(m->gram_ms));
+            cJSON_AddItemToObject(mo, "solve_us", num_or_null(m->solve_us));
+            cJSON_AddItemToObject(mo, "combine_ms", num_or_null(m->combine_ms));
+            cJSON_AddStringToObject(mo, "status", mtgrad_status_str(m->status));
+            cJSON_AddItemToObject(ms, m->name, mo);
+        }
+        cJSON_AddItemToObject(r, "methods", ms);
+        cJSON_AddItemToArray(res, r);
+    }
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!s) return 1;
+    puts(s);
+    cJSON_free(s);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ main */
 
 int mtgrad_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fputs("mtgrad bench: not available yet\n", stderr);
-    return 1;
+    bench_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    double bw[MAX_LIST], peak[MAX_LIST], speak[MAX_LIST];
+    int floor_reps = o.reps < 9 ? o.reps : 9; /* the floors need no more: 512 MiB per read */
+    for (int i = 0; i < o.nt; i++) {
+        bw[i] = read_bandwidth(o.threads[i], floor_reps);
+        peak[i] = speak[i] = NAN;
+#ifdef BENCH_HAVE_CBLAS
+        if (o.blas)
+            peak[i] = gemm_peak(o.threads[i], floor_reps, 1),
+            speak[i] = gemm_peak(o.threads[i], floor_reps, 0);
+#endif
+        if (!o.json)
+            fprintf(stderr, "mtgrad bench: %d thread(s): read %.1f GB/s, dgemm %.1f GFLOP/s\n",
+                    o.threads[i], bw[i], peak[i]);
+    }
+    int64_t kmax = 0, dmax = 0;
+    for (int i = 0; i < o.nk; i++) kmax = o.ks[i] > kmax ? o.ks[i] : kmax;
+    for (int i = 0; i < o.nd; i++) dmax = o.ds[i] > dmax ? o.ds[i] : dmax;
+    float *G = xmalloc((size_t)kmax * (size_t)dmax * sizeof *G);
+    int n = 0;
+    config_result *cs = xmalloc((size_t)(o.nk * o.nd * o.nt) * sizeof *cs);
+    for (int ki = 0; ki < o.nk; ki++)
+        for (int di = 0; di < o.nd; di++) {
+            int64_t k = o.ks[ki], d = o.ds[di];
+            fill_G(G, k, d, 12345u + (uint64_t)k);
+            double trace = NAN, *M = xmalloc((size_t)(k * k) * sizeof *M);
+            if (mtgrad_gram_f32(G, k, d, d, M) == MTGRAD_OK) {
+                trace = 0;
+                for (int64_t i = 0; i < k; i++) trace += M[i * k + i];
+            }
+            free(M);
+            for (int ti = 0; ti < o.nt; ti++) {
+                if (!o.json)
+                    fprintf(stderr, "mtgrad bench: k=%lld d=%lld threads=%d\n", (long long)k,
+                            (long long)d, o.threads[ti]);
+                double pk = peak[ti] == peak[ti] ? peak[ti] : 0;
+                cs[n] = run_config(&o, G, k, d, o.threads[ti], bw[ti], pk);
+                cs[n++].trace = trace;
+            }
+        }
+    free(G);
+    rc = o.json ? print_json(cs, n, bw, peak, speak, &o)
+                : (print_table(cs, n, bw, peak, speak, &o), 0);
+    for (int i = 0; i < n; i++) free(cs[i].m);
+    free(cs);
+    return rc;
 }

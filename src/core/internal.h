@@ -80,10 +80,14 @@ int mtgradi_combine(const mtgradi_mat *G, const double *w, const mtgradi_out *ou
 int mtgradi_cholesky(double *A, int64_t n);
 /* Solve L L^T x = b in place (b <- x) with the factor from mtgradi_cholesky. */
 void mtgradi_cholesky_solve(const double *L, int64_t n, double *b);
-/* Symmetric eigendecomposition by cyclic Jacobi: A = V diag(lambda) V^T. lambda ascending;
- * V row-major with eigenvectors in columns (V[i*n + j] = component i of eigenvector j).
- * work: n*n doubles. Returns 0, or -1 if it did not converge (results still usable). */
+/* Symmetric eigendecomposition A = V diag(lambda) V^T (Householder tridiagonalisation, then
+ * implicit QL; when min|lambda| < 1e-4 max|lambda|, by cyclic Jacobi instead, for the relative
+ * accuracy of the small eigenvalues). lambda ascending; V row-major with eigenvectors in
+ * columns (V[i*n + j] = component i of eigenvector j). work: n*n doubles. Returns 0, or -1 if it
+ * did not converge (results still usable). */
 int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work);
+/* The same by cyclic Jacobi (the reference: slower, O(n³) per sweep with a large constant). */
+int mtgradi_eigh_jacobi(const double *A, int64_t n, double *lambda, double *V, double *work);
 /* Pseudo-inverse of symmetric A via eigh: eigenvalues with |lambda| <= cutoff are dropped,
  * cutoff = rtol * max|lambda| (torch.linalg.pinv's rule on a symmetric matrix).
  * P: n*n out; work: 2*n*n + n doubles. Returns 0 or -1 (as eigh). */

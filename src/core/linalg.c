@@ -1,7 +1,11 @@
-/* linalg.c — small dense k x k linear algebra in double (k is the number of tasks, so these are
- * O(k^3) on tiny matrices; clarity and accuracy over speed). */
+/* linalg.c — small dense k x k linear algebra in double (k is the number of tasks: O(k^3) on
+ * small matrices). Accuracy first, then speed where the solvers' time budget needs it (k = 40 in
+ * well under 2 ms): the eigensolver is Householder + implicit QL with cyclic Jacobi kept as the
+ * reference and as the path for ill-conditioned spectra, and active-set solvers keep one
+ * Cholesky factor of their support up to date (mtgradi_subchol_*) instead of refactoring. */
 #include "internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -81,7 +85,27 @@ static void jacobi_rotate(double *A, double *V, int64_t n, int64_t p, int64_t q)
     }
 }
 
-int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work)
+/* Sort eigenvalues ascending (selection sort: n is small), permuting V's columns along. */
+static void sort_eigen(double *lambda, double *V, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t m = i;
+        for (int64_t j = i + 1; j < n; j++)
+            if (lambda[j] < lambda[m]) m = j;
+        if (m != i) {
+            double t = lambda[i];
+            lambda[i] = lambda[m];
+            lambda[m] = t;
+            for (int64_t r = 0; r < n; r++) {
+                double v = V[r * n + i];
+                V[r * n + i] = V[r * n + m];
+                V[r * n + m] = v;
+            }
+        }
+    }
+}
+
+int mtgradi_eigh_jacobi(const double *A, int64_t n, double *lambda, double *V, double *work)
 {
     double *B = work;
     memcpy(B, A, (size_t)(n * n) * sizeof *B);
@@ -104,23 +128,135 @@ int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *
                 if (B[p * n + q] != 0) jacobi_rotate(B, V, n, p, q);
     }
     for (int64_t i = 0; i < n; i++) lambda[i] = B[i * n + i];
-    /* sort ascending (selection sort: n is small), permuting V's columns along */
-    for (int64_t i = 0; i < n; i++) {
-        int64_t m = i;
-        for (int64_t j = i + 1; j < n; j++)
-            if (lambda[j] < lambda[m]) m = j;
-        if (m != i) {
-            double t = lambda[i];
-            lambda[i] = lambda[m];
-            lambda[m] = t;
-            for (int64_t r = 0; r < n; r++) {
-                double v = V[r * n + i];
-                V[r * n + i] = V[r * n + m];
-                V[r * n + m] = v;
+    sort_eigen(lambda, V, n);
+    return converged ? 0 : -1;
+}
+
+/* Householder reduction to tridiagonal form: on return T = Qᵀ A Q has diagonal d and
+ * sub-diagonal e[0..n-1) (e[i] couples i and i+1; e[n-1] = 0), Q in V (row-major, columns =
+ * basis). B: the n x n working copy, overwritten; e may be B itself (it is written last, over
+ * B's first row). p: n doubles of scratch (may be d: d is written last too).
+ * Step j reflects rows/columns j+1.. with H = I - 2uuᵀ chosen so that column j below the
+ * sub-diagonal vanishes: the trailing block becomes S - 2(uwᵀ + wuᵀ) with w = Su - (uᵀSu)u, and
+ * V <- V H. u lives in column j of B (rows j+1..), which the trailing update does not touch. */
+static void tridiagonalize(double *B, int64_t n, double *d, double *e, double *V, double *p)
+{
+    for (int64_t i = 0; i < n * n; i++) V[i] = 0;
+    for (int64_t i = 0; i < n; i++) V[i * n + i] = 1;
+    for (int64_t j = 0; j + 2 < n; j++) {
+        int64_t m = n - j - 1; /* rows j+1..n-1 */
+        double *u = B + (j + 1) * n + j; /* u[a * n]: column j, row j+1+a */
+        double scale = 0, norm = 0;
+        for (int64_t a = 0; a < m; a++) scale = fmax(scale, fabs(u[a * n]));
+        if (scale == 0) continue; /* already reduced */
+        for (int64_t a = 0; a < m; a++) {
+            u[a * n] /= scale; /* scaled: no overflow in the norm */
+            norm += u[a * n] * u[a * n];
+        }
+        norm = sqrt(norm);
+        double alpha = u[0] > 0 ? -norm : norm; /* the sign that avoids cancellation in u0 */
+        u[0] -= alpha;
+        double un = 0;
+        for (int64_t a = 0; a < m; a++) un += u[a * n] * u[a * n];
+        un = sqrt(un);
+        for (int64_t a = 0; a < m; a++) u[a * n] /= un;
+        double *S = B + (j + 1) * n + (j + 1), K = 0;
+        for (int64_t a = 0; a < m; a++) {
+            double t = 0;
+            for (int64_t b = 0; b < m; b++) t += S[a * n + b] * u[b * n];
+            p[a] = t;
+            K += u[a * n] * t;
+        }
+        for (int64_t a = 0; a < m; a++) p[a] -= K * u[a * n];
+        for (int64_t a = 0; a < m; a++)
+            for (int64_t b = 0; b < m; b++) S[a * n + b] -= 2 * (u[a * n] * p[b] + p[a] * u[b * n]);
+        for (int64_t r = 0; r < n; r++) { /* V <- V H on columns j+1.. */
+            double t = 0;
+            for (int64_t a = 0; a < m; a++) t += V[r * n + j + 1 + a] * u[a * n];
+            for (int64_t a = 0; a < m; a++) V[r * n + j + 1 + a] -= 2 * t * u[a * n];
+        }
+        B[j * n + j + 1] = alpha * scale; /* the new coupling, kept in the upper triangle */
+    }
+    for (int64_t i = 0; i < n; i++) d[i] = B[i * n + i];
+    for (int64_t i = 0; i + 1 < n; i++) {
+        /* rows reduced above keep the coupling in the upper triangle; the last one (and any
+         * column skipped as already reduced) in both */
+        double c = B[i * n + i + 1];
+        e[i] = c; /* e may alias B's first row: entries i of row 0 are read before written */
+    }
+    e[n - 1] = 0;
+}
+
+/* Implicit QL with Wilkinson-type shifts on the tridiagonal (d, e), rotations accumulated into
+ * V's columns (Golub & Van Loan §8.3; the QL ordering deflates from the top). Returns 0, or -1
+ * if some eigenvalue needed more than 60 sweeps (the values are then still usable). */
+static int tridiagonal_ql(double *d, double *e, int64_t n, double *V)
+{
+    int rc = 0;
+    for (int64_t l = 0; l < n; l++) {
+        for (int iter = 0;; iter++) {
+            int64_t m = l; /* the first negligible coupling at or after l splits the matrix */
+            for (; m + 1 < n; m++)
+                if (fabs(e[m]) <= DBL_EPSILON * (fabs(d[m]) + fabs(d[m + 1]))) break;
+            if (m == l) break;
+            if (iter == 60) {
+                rc = -1;
+                break;
             }
+            /* shift: the eigenvalue of the leading 2x2 block nearer d[l] */
+            double g = (d[l + 1] - d[l]) / (2 * e[l]), r = hypot(g, 1.0);
+            g = d[m] - d[l] + e[l] / (g + (g >= 0 ? r : -r));
+            double s = 1, c = 1, p = 0;
+            int64_t i;
+            for (i = m - 1; i >= l; i--) { /* chase the bulge up from m to l with rotations */
+                double f = s * e[i], b = c * e[i];
+                r = hypot(f, g);
+                e[i + 1] = r;
+                if (r == 0) { /* underflow: the matrix split at i+1 */
+                    d[i + 1] -= p;
+                    e[m] = 0;
+                    break;
+                }
+                s = f / r, c = g / r;
+                g = d[i + 1] - p;
+                r = (d[i] - g) * s + 2 * c * b;
+                p = s * r;
+                d[i + 1] = g + p;
+                g = c * r - b;
+                for (int64_t k = 0; k < n; k++) {
+                    double vk1 = V[k * n + i + 1], vk = V[k * n + i];
+                    V[k * n + i + 1] = s * vk + c * vk1;
+                    V[k * n + i] = c * vk - s * vk1;
+                }
+            }
+            if (r == 0 && i >= l) continue;
+            d[l] -= p;
+            e[l] = g;
+            e[m] = 0;
         }
     }
-    return converged ? 0 : -1;
+    return rc;
+}
+
+/* Below this ratio min|λ| / max|λ| the QL result is replaced by Jacobi's (see mtgradi_eigh). */
+#define EIGH_QL_MIN_RATIO 1e-4
+
+int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work)
+{
+    /* work (n*n): the reduced copy of A; afterwards its first n entries hold the sub-diagonal */
+    memcpy(work, A, (size_t)(n * n) * sizeof *work);
+    tridiagonalize(work, n, lambda, work, V, lambda);
+    int rc = tridiagonal_ql(lambda, work, n, V);
+    double lmin = INFINITY, lmax = 0;
+    for (int64_t i = 0; i < n; i++) lmin = fmin(lmin, fabs(lambda[i])), lmax = fmax(lmax, fabs(lambda[i]));
+    /* QL's eigenvalues carry absolute errors ~n·eps·max|λ|: a small eigenvalue loses relative
+     * accuracy (pinv, rank decisions and the QP's zero-curvature test depend on exactly those).
+     * Cyclic Jacobi keeps high relative accuracy there, so an ill-conditioned (or unconverged)
+     * spectrum is recomputed by it; well-conditioned ones — the common case — keep the fast
+     * result. */
+    if (rc != 0 || lmin < EIGH_QL_MIN_RATIO * lmax) return mtgradi_eigh_jacobi(A, n, lambda, V, work);
+    sort_eigen(lambda, V, n);
+    return rc;
 }
 
 int mtgradi_pinv_sym(const double *A, int64_t n, double rtol, double *P, double *work)
@@ -139,4 +275,73 @@ int mtgradi_pinv_sym(const double *A, int64_t n, double rtol, double *P, double 
             for (int64_t j = 0; j < n; j++) P[i * n + j] += V[i * n + e] * inv * V[j * n + e];
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------ Cholesky of a principal
+ * submatrix that follows an index set (active-set solvers: QP on the simplex, NNLS). */
+
+int mtgradi_subchol_append(mtgradi_subchol *f, const double *A, int64_t lda, double shift,
+                           int64_t j, double tol)
+{
+    int64_t m = f->m, ld = f->ld;
+    double *L = f->L, piv = A[j * lda + j] + shift;
+    for (int64_t r = 0; r < m; r++) {
+        double t = A[(int64_t)f->idx[r] * lda + j] + shift;
+        for (int64_t q = 0; q < r; q++) t -= L[r * ld + q] * L[m * ld + q];
+        t /= L[r * ld + r];
+        L[m * ld + r] = t;
+        piv -= t * t;
+    }
+    if (!(piv > tol)) return -1;
+    L[m * ld + m] = sqrt(piv);
+    f->idx[m] = (double)j;
+    f->m = m + 1;
+    return 0;
+}
+
+/* Rows below r move up; their trailing block T becomes chol(TTᵀ + xxᵀ) with x the deleted
+ * column: a rank-one update (rotations, no cancellation), which keeps the factor accurate. */
+void mtgradi_subchol_delete(mtgradi_subchol *f, int64_t r, double *x)
+{
+    int64_t m = f->m, ld = f->ld;
+    double *L = f->L;
+    for (int64_t i = r + 1; i < m; i++) x[i] = L[i * ld + r];
+    for (int64_t i = r + 1; i < m; i++) {
+        for (int64_t q = 0; q < r; q++) L[(i - 1) * ld + q] = L[i * ld + q];
+        for (int64_t q = r + 1; q <= i; q++) L[(i - 1) * ld + q - 1] = L[i * ld + q];
+        f->idx[i - 1] = f->idx[i];
+    }
+    for (int64_t j = r; j < m - 1; j++) {
+        double ljj = L[j * ld + j], xj = x[j + 1];
+        double rr = hypot(ljj, xj), c = rr / ljj, sn = xj / ljj;
+        L[j * ld + j] = rr;
+        for (int64_t i = j + 1; i < m - 1; i++) {
+            L[i * ld + j] = (L[i * ld + j] + sn * x[i + 1]) / c;
+            x[i + 1] = c * x[i + 1] - sn * L[i * ld + j];
+        }
+    }
+    f->m = m - 1;
+}
+
+int64_t mtgradi_subchol_find(const mtgradi_subchol *f, int64_t j)
+{
+    for (int64_t r = 0; r < f->m; r++)
+        if ((int64_t)f->idx[r] == j) return r;
+    return -1;
+}
+
+void mtgradi_subchol_solve(const mtgradi_subchol *f, double *b)
+{
+    int64_t m = f->m, ld = f->ld;
+    const double *L = f->L;
+    for (int64_t i = 0; i < m; i++) {
+        double t = b[i];
+        for (int64_t q = 0; q < i; q++) t -= L[i * ld + q] * b[q];
+        b[i] = t / L[i * ld + i];
+    }
+    for (int64_t i = m - 1; i >= 0; i--) {
+        double t = b[i];
+        for (int64_t q = i + 1; q < m; q++) t -= L[q * ld + i] * b[q];
+        b[i] = t / L[i * ld + i];
+    }
 }

@@ -48,7 +48,8 @@ static double drop_column(const double *x, int64_t k, int64_t ld, double u, doub
     double out = 0;
     for (int64_t i = 0; i < k; i++) {
         double g = x[i * ld];
-        int keep = (p > u && g > 0) || (p < u && g < 0);
+        /* bitwise, not short-circuit: the signs are random, so branches would mispredict */
+        int keep = ((p > u) & (g > 0)) | ((p < u) & (g < 0));
         out += g * (leak + (1 - leak) * (keep ? 1.0 : 0.0));
     }
     return out;

@@ -7,7 +7,7 @@
 
 /* ------------------------------------------------------------------ Lawson–Hanson */
 
-size_t mtgradi_nnls_work_size(int64_t k) { return (size_t)(k * k + 3 * k); }
+size_t mtgradi_nnls_work_size(int64_t k) { return (size_t)(k * k + 6 * k); }
 
 /* z_P = −(Q_PP)^{-1} c_P, z = 0 off P. S: k*k scratch. Returns -1 if Q_PP is not PD. */
 static int solve_passive(const double *Q, const double *c, int64_t k, const double *passive,
@@ -34,9 +34,22 @@ static int solve_passive(const double *Q, const double *c, int64_t k, const doub
     return 0;
 }
 
-int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, double *work)
+/* z from the factor of Q_PP that follows P (fast path): same values as solve_passive. */
+static void solve_factor(const mtgradi_subchol *f, const double *c, int64_t k, double *b, double *z)
 {
-    double *S = work, *z = work + k * k, *grad = z + k, *passive = grad + k;
+    for (int64_t r = 0; r < f->m; r++) b[r] = -c[(int64_t)f->idx[r]];
+    mtgradi_subchol_solve(f, b);
+    for (int64_t i = 0; i < k; i++) z[i] = 0;
+    for (int64_t r = 0; r < f->m; r++) z[(int64_t)f->idx[r]] = b[r];
+}
+
+/* Lawson–Hanson; fast = 1 keeps a Cholesky factor of Q_PP up to date as P changes (O(|P|²) per
+ * change), fast = 0 (the reference) refactors Q_PP from scratch for every solve. */
+static int nnls_run(const double *Q, const double *c, int64_t k, double *x, double *work, int fast)
+{
+    double *S = work, *z = work + k * k, *grad = z + k, *passive = grad + k, *fidx = passive + k;
+    double *b = fidx + k, *nzl = b + k;
+    mtgradi_subchol f = {S, fidx, 0, k};
     double cmax = 0;
     for (int64_t i = 0; i < k; i++) {
         x[i] = 0;
@@ -46,11 +59,15 @@ int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, do
     for (int64_t outer = 0; outer < 3 * k + 10; outer++) {
         /* gradient of the objective; a free index with a negative gradient enters P */
         double qx = 0;
+        int64_t nz = 0;
+        for (int64_t j = 0; j < k; j++) /* x is 0 off P: only its nonzeros contribute */
+            if (x[j] != 0) nzl[nz++] = (double)j;
         for (int64_t i = 0; i < k; i++) {
             double s = c[i], a = 0;
-            for (int64_t j = 0; j < k; j++) {
-                s += Q[i * k + j] * x[j];
-                a += fabs(Q[i * k + j] * x[j]);
+            for (int64_t r = 0; r < nz; r++) {
+                double t = Q[i * k + (int64_t)nzl[r]] * x[(int64_t)nzl[r]];
+                s += t;
+                a += fabs(t);
             }
             grad[i] = s;
             qx = fmax(qx, a);
@@ -62,8 +79,11 @@ int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, do
             if (passive[i] == 0 && grad[i] < -tol && (t < 0 || grad[i] < grad[t])) t = i;
         if (t < 0) return 0;
         passive[t] = 1;
+        /* the same test as mtgradi_cholesky: a pivot that is not > 0 */
+        if (fast && mtgradi_subchol_append(&f, Q, k, 0.0, t, 0.0) != 0) return -1;
         for (int64_t inner = 0; inner <= k; inner++) {
-            if (solve_passive(Q, c, k, passive, S, z) != 0) return -1;
+            if (fast) solve_factor(&f, c, k, b, z);
+            else if (solve_passive(Q, c, k, passive, S, z) != 0) return -1;
             int all_pos = 1;
             for (int64_t i = 0; i < k; i++)
                 if (passive[i] != 0 && !(z[i] > 0)) all_pos = 0;
@@ -85,11 +105,22 @@ int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, do
                 if (i == hit || !(x[i] > 0)) {
                     x[i] = 0;
                     passive[i] = 0;
+                    if (fast) mtgradi_subchol_delete(&f, mtgradi_subchol_find(&f, i), b);
                 }
             }
         }
     }
     return -2;
+}
+
+int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, double *work)
+{
+    return nnls_run(Q, c, k, x, work, 1);
+}
+
+int mtgradi_nnls_gram_ref(const double *Q, const double *c, int64_t k, double *x, double *work)
+{
+    return nnls_run(Q, c, k, x, work, 0);
 }
 
 /* ------------------------------------------------------------------ dual cone (UPGrad, DualProj) */

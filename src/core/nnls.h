@@ -14,7 +14,9 @@
  *    α ⊙ Mα = 1, general p is FairGrad. A root exists iff no v ≥ 0, v ≠ 0 has Mv = 0 (i.e. 0 is
  *    not in the convex hull of the task gradients); otherwise F is unbounded below along v.
  *
- * Both cost O(k³) per iteration with k ≤ a few hundred in practice.
+ * Lawson–Hanson keeps one Cholesky factor of Q_PP up to date as indices enter and leave P
+ * (O(k²) per change; mtgradi_nnls_gram_ref refactors from scratch, the reference); Newton costs
+ * O(k³) per iteration. k ≤ a few hundred in practice.
  */
 #ifndef MTGRAD_NNLS_H
 #define MTGRAD_NNLS_H
@@ -27,6 +29,9 @@ size_t mtgradi_nnls_work_size(int64_t k);
  * Returns 0, -1 if a principal submatrix of Q was not numerically positive definite (x then
  * holds the last feasible iterate), -2 if the iteration cap (3k + 10 outer steps) was hit. */
 int mtgradi_nnls_gram(const double *Q, const double *c, int64_t k, double *x, double *work);
+/* The reference: the same iterates with Q_PP refactored from scratch for every solve
+ * (mtgradi_nnls_gram updates one Cholesky factor as P changes). Same workspace and returns. */
+int mtgradi_nnls_gram_ref(const double *Q, const double *c, int64_t k, double *x, double *work);
 
 /* The regularised, normalised Gram matrix of UPGrad/DualProj (TorchJD):
  * Q = M/tr(M) + reg_eps·I, or reg_eps·I when tr(M) < norm_eps (absolute threshold). */

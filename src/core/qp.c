@@ -33,14 +33,16 @@ static double max_abs(const double *x, int64_t n)
     return m;
 }
 
-/* Workspace of the QP, carved from the caller's doubles. */
+/* Workspace of the QP, carved from the caller's doubles. L, fidx, fu, fv: the Cholesky factor of
+ * the fast path (see "support factor" below). */
 typedef struct {
     double *g, *p, *in, *fl, *tabu, *R, *V, *lam, *ew, *r, *y, *yray;
+    double *L, *fidx, *fu, *fv, *nz;
 } qp_ws;
 
 size_t mtgradi_qp_simplex_work_size(int64_t k)
 {
-    return (size_t)(3 * k * k + 9 * k + 8);
+    return (size_t)(4 * k * k + 13 * k + 8);
 }
 
 static qp_ws qp_carve(double *work, int64_t k)
@@ -56,8 +58,13 @@ static qp_ws qp_carve(double *work, int64_t k)
     s.r = p, p += k;
     s.y = p, p += k;
     s.yray = p, p += k;
+    s.fidx = p, p += k;
+    s.fu = p, p += k;
+    s.fv = p, p += k;
+    s.nz = p, p += k;
     s.R = p, p += k * k;
     s.V = p, p += k * k;
+    s.L = p, p += k * k;
     s.ew = p;
     return s;
 }
@@ -115,13 +122,17 @@ static int reduced_step(const double *H, int64_t k, double hmax, double gtol, in
     return ray ? STEP_RAY : STEP_NEWTON;
 }
 
+/* g = (Hw + c)·inv_s over the nonzeros of w (listed first in nz, k doubles of scratch: a
+ * branch per term would mispredict on an irregular support). */
 static void grad_scaled(const double *H, const double *c, int64_t k, double inv_s, const double *w,
-                        double *g)
+                        double *g, double *nz)
 {
+    int64_t n = 0;
+    for (int64_t j = 0; j < k; j++)
+        if (w[j] != 0) nz[n++] = (double)j;
     for (int64_t i = 0; i < k; i++) {
         double t = 0;
-        for (int64_t j = 0; j < k; j++)
-            if (w[j] != 0) t += H[i * k + j] * w[j];
+        for (int64_t a = 0; a < n; a++) t += H[i * k + (int64_t)nz[a]] * w[(int64_t)nz[a]];
         g[i] = (t + (c ? c[i] : 0)) * inv_s;
     }
 }
@@ -295,8 +306,84 @@ static void minnorm_polish(const double *H, int64_t k, double *w, qp_ws *s)
         for (int64_t i = 0; i < k; i++) w[i] = cand[i];
 }
 
-mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, double *w,
-                                 int *iters, double *work)
+/* ------------------------------------------------------------------ support factor (fast path)
+ *
+ * The step of the active-set loop minimises ½pᵀHp + gᵀp over p with support F and sum p = 0.
+ * On that hyperplane pᵀHp = pᵀAp for A = H_FF + ρ·11ᵀ (ρ = max|H|), and A is positive definite
+ * exactly when the reduced Hessian is, so with A = LLᵀ the step is p = ν·A⁻¹1 − A⁻¹g_F,
+ * ν = 1ᵀA⁻¹g_F / 1ᵀA⁻¹1 — the same Newton step the eigendecomposition gives, for O(m²) per
+ * solve.
+ * L follows the support: a row is appended when an index enters (O(m²)), and a row/column is
+ * deleted by a rank-one update of the trailing block (O(m²)). A pivot below tol (relative to
+ * max|H|, well above the eigen step's zero-curvature cut) means a (nearly) flat direction: the
+ * iteration then falls back to the eigen step, which follows such directions as rays, and the
+ * factor is rebuilt once the support changes again.
+ */
+enum { FAC_VALID = 0, FAC_REBUILD = 1, FAC_FAILED = 2 };
+
+typedef struct {
+    mtgradi_subchol f; /* of H + rho·11ᵀ on the support */
+    int state;
+    double rho, tol;
+} qp_fac;
+
+/* Factor A_FF for the support list fl[0..m) from scratch. */
+static void fac_build(qp_fac *f, const qp_ws *s, const double *H, int64_t k, int64_t m)
+{
+    f->f.m = 0;
+    f->state = FAC_VALID;
+    for (int64_t a = 0; a < m; a++)
+        if (mtgradi_subchol_append(&f->f, H, k, f->rho, (int64_t)s->fl[a], f->tol) != 0) {
+            f->state = FAC_FAILED;
+            return;
+        }
+}
+
+/* The support changed: index j entered. */
+static void fac_on_add(qp_fac *f, const double *H, int64_t k, int64_t j)
+{
+    if (f->state != FAC_VALID || mtgradi_subchol_append(&f->f, H, k, f->rho, j, f->tol) != 0)
+        f->state = FAC_REBUILD;
+}
+
+/* The support changed: index j left. */
+static void fac_on_drop(qp_fac *f, qp_ws *s, int64_t j)
+{
+    int64_t r = f->state == FAC_VALID ? mtgradi_subchol_find(&f->f, j) : -1;
+    if (r < 0) f->state = FAC_REBUILD;
+    else mtgradi_subchol_delete(&f->f, r, s->fv);
+}
+
+/* The Newton step on the support from the factor (STEP_NEWTON, or STEP_NONE if p = 0), or -1
+ * when the factor cannot be used (the caller then takes the eigen step). */
+static int fac_step(qp_fac *f, qp_ws *s, const double *H, int64_t k, int64_t m)
+{
+    if (f->state == FAC_REBUILD) fac_build(f, s, H, k, m);
+    if (f->state != FAC_VALID || f->f.m != m) return -1;
+    double su = 0, sv = 0;
+    for (int64_t r = 0; r < m; r++) s->fu[r] = 1, s->fv[r] = s->g[(int64_t)s->fidx[r]];
+    mtgradi_subchol_solve(&f->f, s->fu);
+    mtgradi_subchol_solve(&f->f, s->fv);
+    for (int64_t r = 0; r < m; r++) su += s->fu[r], sv += s->fv[r];
+    if (!(su > 0)) return -1;
+    double nu = sv / su;
+    int nonzero = 0;
+    for (int64_t i = 0; i < k; i++) s->p[i] = 0;
+    for (int64_t r = 0; r < m; r++) {
+        double pr = nu * s->fu[r] - s->fv[r];
+        s->p[(int64_t)s->fidx[r]] = pr;
+        nonzero |= pr != 0;
+    }
+    return nonzero ? STEP_NEWTON : STEP_NONE;
+}
+
+/* ------------------------------------------------------------------ the active-set loop */
+
+/* The loop shared by the fast solver and the reference: `fast` selects the factor step (with
+ * the eigen step as fallback) or the eigen step only; `start` (NULL: the best vertex) is a point
+ * of Δ whose support is the initial working set. */
+static mtgrad_status active_set(const double *H, const double *c, int64_t k, const double *start,
+                                double *w, int *iters, double *work, int fast)
 {
     if (iters) *iters = 0;
     double hmax = max_abs(H, k * k), cmax = max_abs(c, k), sc = fmax(hmax, cmax);
@@ -311,21 +398,32 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
     double gscale = (hmax + cmax) * inv_s; /* of the scaled problem, for the final residual */
     double gtol = 1e-13 * (hmax + cmax);
     double addtol = fmax(1e-14, 4 * (double)k * DBL_EPSILON) * (hmax + cmax);
+    qp_fac fac = {{s.L, s.fidx, 0, k}, FAC_REBUILD, hmax, 1e-8 * hmax};
+    if (!fast || hmax == 0) fac.state = FAC_FAILED, fast = 0;
 
-    int64_t j0 = 0; /* best vertex: min ½H_jj + c_j */
-    for (int64_t j = 1; j < k; j++)
-        if (0.5 * H[j * k + j] + (c ? c[j] : 0) < 0.5 * H[j0 * k + j0] + (c ? c[j0] : 0)) j0 = j;
-    for (int64_t i = 0; i < k; i++) w[i] = 0, s.in[i] = 0, s.tabu[i] = 0;
-    w[j0] = 1, s.in[j0] = 1;
+    for (int64_t i = 0; i < k; i++) s.tabu[i] = 0;
+    if (start) {
+        for (int64_t i = 0; i < k; i++) w[i] = start[i], s.in[i] = start[i] > 0;
+    } else {
+        int64_t j0 = 0; /* best vertex: min ½H_jj + c_j */
+        for (int64_t j = 1; j < k; j++)
+            if (0.5 * H[j * k + j] + (c ? c[j] : 0) < 0.5 * H[j0 * k + j0] + (c ? c[j0] : 0)) j0 = j;
+        for (int64_t i = 0; i < k; i++) w[i] = 0, s.in[i] = 0;
+        w[j0] = 1, s.in[j0] = 1;
+    }
 
     int64_t maxit = 50 * k + 100, last_added = -1;
     int nfull = 0;
     mtgrad_status st = MTGRAD_E_MAXITER;
     int64_t it;
     for (it = 0; it < maxit; it++) {
-        grad_scaled(H, c, k, 1.0, w, s.g);
+        grad_scaled(H, c, k, 1.0, w, s.g, s.nz);
         int64_t m = support_list(&s, k);
-        int kind = nfull >= 2 ? STEP_NONE : reduced_step(H, k, hmax, gtol, m, &s);
+        int kind = STEP_NONE;
+        if (nfull < 2 && m >= 2) {
+            kind = fast ? fac_step(&fac, &s, H, k, m) : -1;
+            if (kind < 0) kind = reduced_step(H, k, hmax, gtol, m, &s);
+        }
         if (kind != STEP_NONE) {
             double alpha = INFINITY;
             int64_t blk = -1;
@@ -341,6 +439,7 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
             if (blk >= 0 && blk == last_added && alpha == 0) {
                 /* the index just released wants to stay at 0: its violation was rounding */
                 s.in[blk] = 0, s.tabu[blk] = 1, last_added = -1, nfull = 2;
+                if (fast) fac_on_drop(&fac, &s, blk);
                 continue;
             }
             for (int64_t a = 0; a < m; a++) {
@@ -353,6 +452,7 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
             last_added = -1;
             if (blk >= 0) {
                 w[blk] = 0, s.in[blk] = 0, nfull = 0;
+                if (fast) fac_on_drop(&fac, &s, blk);
             } else {
                 nfull++;
             }
@@ -371,16 +471,35 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
             break;
         }
         s.in[jmin] = 1, last_added = jmin, nfull = 0;
+        if (fast) fac_on_add(&fac, H, k, jmin);
     }
     if (iters) *iters = (int)it;
     renormalise(w, k);
     if (!c) minnorm_polish(H, k, w, &s);
     if (st == MTGRAD_OK) {
-        grad_scaled(H, c, k, inv_s, w, s.g);
+        grad_scaled(H, c, k, inv_s, w, s.g, s.nz);
         double res = mtgradi_qp_kkt_residual(w, s.g, k, gscale);
         if (!(res <= 1e-9)) st = MTGRAD_E_NOPROGRESS;
     }
     return st;
+}
+
+mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, double *w,
+                                 int *iters, double *work)
+{
+    return active_set(H, c, k, NULL, w, iters, work, 1);
+}
+
+mtgrad_status mtgradi_qp_simplex_from(const double *H, const double *c, int64_t k,
+                                      const double *start, double *w, int *iters, double *work)
+{
+    return active_set(H, c, k, start, w, iters, work, 1);
+}
+
+mtgrad_status mtgradi_qp_simplex_ref(const double *H, const double *c, int64_t k, double *w,
+                                     int *iters, double *work)
+{
+    return active_set(H, c, k, NULL, w, iters, work, 0);
 }
 
 /* ------------------------------------------------------------------ smooth convex f (SQP) */
@@ -436,7 +555,11 @@ mtgrad_status mtgradi_smooth_simplex(const mtgradi_simplex_fn *f, int64_t k, dou
         }
         /* quadratic model: min_v ½vᵀHv + (g - H w)ᵀv over the simplex */
         for (int64_t i = 0; i < k; i++) c[i] = g[i] - mtgradi_dot(Hs + i * k, w, k);
-        (void)mtgradi_qp_simplex(Hs, c, k, v, NULL, qpw); /* best iterate is fine as a direction */
+        /* warm start from w: near the optimum the support is already right, so the QP takes a
+         * few steps instead of growing the support from a vertex (the model is strictly convex
+         * on the simplex in practice, so its solution does not depend on the start) */
+        /* (the best iterate is fine as a direction: the status is not needed) */
+        (void)mtgradi_qp_simplex_from(Hs, c, k, w, v, NULL, qpw);
         /* sum(v - w) = 0 up to rounding, so shift g by nu = wᵀg (= the multiplier on the
          * support at the optimum): g·(v - w) would otherwise carry |g|·rounding, which swamps
          * the true slope (~ -residual²) near the optimum */

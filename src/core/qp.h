@@ -41,10 +41,13 @@ double mtgradi_qp_kkt_residual(const double *w, const double *q, int64_t k, doub
  *   iters: if non-NULL, receives the number of active-set iterations.
  * Method: primal active-set method on the support (Nocedal & Wright, Numerical Optimization,
  * 2nd ed., §16.5, with the bound constraints w_i >= 0 as the working set). The equality-
- * constrained subproblem on the support is solved in the null space of the sum constraint via a
- * symmetric eigendecomposition of the reduced Hessian: directions of (numerically) zero curvature
- * along which the objective still decreases are followed to the boundary (the problem is bounded
- * because Δ is), the rest is a pseudo-inverse Newton step, then one refinement solve. Finite
+ * constrained subproblem on the support is a Newton step from a Cholesky factor of
+ * H_FF + max|H|·11ᵀ updated as indices enter and leave (see mtgradi_qp_simplex_ref below); when
+ * that factor meets a (nearly) flat direction, the step is taken in the null space of the sum
+ * constraint via a symmetric eigendecomposition of the reduced Hessian: directions of
+ * (numerically) zero curvature along which the objective still decreases are followed to the
+ * boundary (the problem is bounded because Δ is), the rest is a pseudo-inverse Newton step.
+ * Each Newton step is followed by one refinement solve. Finite
  * termination in exact arithmetic; on well-conditioned input the result satisfies
  * mtgradi_qp_kkt_residual(w, H w + c, k, max|H| + max|c|) <= ~1e-13. All tolerances are
  * relative to max|H| + max|c|, so the result does not depend on a common scaling of H and c.
@@ -61,6 +64,18 @@ double mtgradi_qp_kkt_residual(const double *w, const double *q, int64_t k, doub
 size_t mtgradi_qp_simplex_work_size(int64_t k);
 mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, double *w,
                                  int *iters, double *work);
+/* The same solver started from `start` (a point of Δ; its support is the initial working set)
+ * instead of the best vertex: a warm start when a nearby problem was just solved (the SQP below).
+ * start may equal w. Same result whenever the optimum is unique. */
+mtgrad_status mtgradi_qp_simplex_from(const double *H, const double *c, int64_t k,
+                                      const double *start, double *w, int *iters, double *work);
+/* The reference: the same active-set iteration with every step taken by the eigendecomposition
+ * of the reduced Hessian. mtgradi_qp_simplex takes the Newton steps from a Cholesky factor of
+ * H_FF + max|H|·11ᵀ kept up to date as indices enter and leave the support (O(m²) per step
+ * instead of O(m³) with a large constant), and falls back to the eigen step whenever the factor
+ * meets a (nearly) flat direction; the tests compare the two. Same workspace. */
+mtgrad_status mtgradi_qp_simplex_ref(const double *H, const double *c, int64_t k, double *w,
+                                     int *iters, double *work);
 
 /*
  * A smooth convex function on Δ for mtgradi_smooth_simplex.
@@ -80,9 +95,10 @@ typedef struct mtgradi_simplex_fn {
  *   tol: relative KKT tolerance (<= 0: MTGRADI_QP_TOL); max_iter: outer iterations (<= 0: 200).
  *   iters: if non-NULL, receives the number of outer iterations.
  * Each iteration solves the quadratic model  min_{v in Δ} gᵀ(v - w) + ½ (v - w)ᵀ Hess (v - w)
- * exactly with mtgradi_qp_simplex (a projected Newton step that also identifies the active
- * set) and backtracks (Armijo, factor ½) along v - w. With exact Hessians this is locally
- * quadratically convergent once the support is identified; the line search makes it globally
+ * exactly with mtgradi_qp_simplex_from, warm-started at w (a projected Newton step that also
+ * identifies the active set; near the optimum the support is already right, so it takes a few
+ * factor solves instead of growing the support from a vertex) and backtracks (Armijo, factor
+ * ½) along v - w. With exact Hessians this is locally quadratically convergent once the support is identified; the line search makes it globally
  * convergent (every step is a descent step for a convex f on a compact set). The Armijo test
  * allows a rounding-level slack of 4 eps·(|f| + gscale); once f stops resolving progress, the
  * KKT residual decides (three such steps without a new best residual end the run).
