@@ -29,6 +29,21 @@ ifneq ($(strip $(SANITIZER)),)
 ALL_CFLAGS += -fsanitize=$(strip $(SANITIZER)) -fno-sanitize-recover=all -fno-omit-frame-pointer -g
 LDLIBS     += -fsanitize=$(strip $(SANITIZER))
 endif
+# ThreadSanitizer only understands OpenMP through LLVM's libomp, whose Archer tool (libarcher.so,
+# loaded by libomp when the program is built with TSan) reports its barriers and locks; GCC's
+# libgomp does not, and a gcc TSan build reports races that are not there. So SANITIZER=thread
+# builds with clang unless CC is given. The options: ignore accesses inside uninstrumented
+# libraries (libomp's own spin-waits, OpenBLAS; races between them and our code cannot be seen
+# anyway), let a deliberately huge malloc in the tests return NULL as libc's does, and stop at
+# the first report with exit status 66. No suppressions are needed.
+ifeq ($(strip $(SANITIZER)),thread)
+ifeq ($(origin CC),default)
+CC := clang
+endif
+TSAN_OPTIONS ?= ignore_noninstrumented_modules=1:allocator_may_return_null=1:halt_on_error=1 \
+                second_deadlock_stack=1
+export TSAN_OPTIONS
+endif
 
 SOVER   := 0
 VERSION := 0.1.0
@@ -109,8 +124,31 @@ $(BUILD)/bench/lenet_step: bench/lenet_step.c $(LIB_NN) $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 
 test: all $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN)
-	@MTGRAD_TEST_LDFLAGS="$(filter -fsanitize=% -fopenmp,$(LDLIBS))" \
+	@CC="$(CC)" MTGRAD_TEST_LDFLAGS="$(filter -fsanitize=% -fopenmp,$(LDLIBS))" \
 	    sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" $(TEST_BIN) $(TTEST_BIN) $(NTEST_BIN) $(wildcard tests/scripts/test_*.sh)
+
+# `make tsan`: the tests that run threads, under ThreadSanitizer in $(TSAN_BUILD), with 2 OpenMP
+# threads. tests/tsan/test_canaries.sh first proves the setup can see a race and is quiet on a
+# correct OpenMP barrier (see the SANITIZER=thread block above for the why).
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS := $(basename $(wildcard tests/unit/test_threads.c tests/unit/test_kernels.c \
+                  tests/nn/test_model.c tests/eval/test_mtl_step.c tests/eval/test_train.c))
+TSAN_SCRIPTS := $(wildcard tests/scripts/test_toy_cli.sh)  # `mtgrad toy --threads 2`
+TSAN_CANARIES := tests/tsan/canary_race tests/tsan/canary_sync
+.PHONY: tsan tsan-run
+tsan:
+	$(MAKE) BUILD=$(TSAN_BUILD) SANITIZER=thread OPT=-O1 tsan-run
+tsan-run: all $(addprefix $(BUILD)/,$(TSAN_CANARIES) $(TSAN_TESTS))
+	@OMP_NUM_THREADS=2 sh tests/run_tests.sh "$(BUILD)" "$(GOLDEN)" tests/tsan/test_canaries.sh \
+	    $(addprefix $(BUILD)/,$(TSAN_TESTS)) $(TSAN_SCRIPTS)
+
+# `make memcheck`: the CLI under valgrind's memcheck (golden suite, short trainings), built in
+# $(VG_BUILD) without sanitizers and with -g for the stacks (tests/valgrind/run_memcheck.sh).
+VG_BUILD ?= build-vg
+.PHONY: memcheck
+memcheck:
+	$(MAKE) BUILD=$(VG_BUILD) SANITIZER= OPT="-O1 -g" all
+	sh tests/valgrind/run_memcheck.sh $(VG_BUILD) $(GOLDEN)
 
 # The Python binding (python/): pip-installs the package with a copy of $(LIB_SO), offline, with
 # the environment's setuptools. PIP_ARGS adds pip options (--user, --target DIR, ...); PYTHON
@@ -122,6 +160,13 @@ python: $(LIB_SO)
 	rm -rf python/build  # setuptools would package stale files left there by an earlier build
 	MTGRAD_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pip install --no-build-isolation --no-deps \
 	    --break-system-packages $(PIP_ARGS) ./python
+
+# Fuzzing (tests/fuzz/run_fuzz.sh): every parser under clang's libFuzzer with ASan + UBSan, each
+# target for FUZZ_SECONDS seconds; needs clang and libclang-rt-14-dev. Builds in $(BUILD)-fuzz.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run_fuzz.sh $(BUILD)-fuzz
 
 check-golden: $(CLI)
 	$(CLI) check-golden $(GOLDEN)

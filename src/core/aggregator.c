@@ -256,6 +256,21 @@ static int out_finite(const mtgradi_out *o)
     return 1;
 }
 
+/* A non-finite direction has two causes that need different fixes from the caller: a NaN/Inf
+ * in G (name the entry) or finite G whose combination overflows the output type. */
+static mtgrad_status nonfinite_direction(mtgrad_aggregator *a, const mtgradi_mat *G)
+{
+    for (int64_t i = 0; i < G->k; i++)
+        for (int64_t j = 0; j < G->d; j++) {
+            double v = G->f32 ? (double)G->f32[i * G->ld + j] : G->f64[i * G->ld + j];
+            if (!isfinite(v))
+                return mtgradi_fail(a, MTGRAD_E_NONFINITE, "G[%lld][%lld] is %s", (long long)i,
+                                    (long long)j, isnan(v) ? "NaN" : "Inf");
+        }
+    return mtgradi_fail(a, MTGRAD_E_NONFINITE, "the direction overflows %s although G is finite "
+                        "(rescale the gradients)", G->f32 ? "float32" : "float64");
+}
+
 static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
                                      const double *losses, const mtgradi_out *out)
 {
@@ -275,7 +290,7 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
     a->times[0] = M ? t1 - t0 : 0.0;
     a->times[1] = t2 - t1;
     if (!mtgradi_combine(G, a->w, out, mtgradi_threads(a)))
-        return mtgradi_fail(a, MTGRAD_E_NONFINITE, "G contains NaN/Inf (the direction is not finite)");
+        return nonfinite_direction(a, G);
     if (a->clip_norm > 0) {
         double norm = M ? sqrt(fmax(mtgradi_quad(M, a->k, a->w), 0.0)) : out_norm(out);
         double coef = mtgradi_clip_coef(a->clip_norm, norm);
@@ -321,7 +336,7 @@ static mtgrad_status aggregate(mtgrad_aggregator *a, const mtgradi_mat *G, const
         a->times[1] = mtgradi_now() - t0;
         a->times[2] = 0.0;
         if (ok_status(s) && !out_finite(out))
-            s = mtgradi_fail(a, MTGRAD_E_NONFINITE, "G contains NaN/Inf (the direction is not finite)");
+            s = nonfinite_direction(a, G);
     } else {
         s = run_gram_method(a, G, losses, out);
     }
@@ -330,7 +345,7 @@ static mtgrad_status aggregate(mtgrad_aggregator *a, const mtgradi_mat *G, const
         return s;
     }
     if (weights) memcpy(weights, a->w, (size_t)a->k * sizeof *weights);
-    a->step++;
+    if (a->step < INT64_MAX) a->step++; /* a loaded state may hold any count: saturate */
     return s;
 }
 
@@ -402,7 +417,7 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
         return s;
     }
     memcpy(weights, a->w, (size_t)k * sizeof *weights);
-    a->step++;
+    if (a->step < INT64_MAX) a->step++;
     return s;
 }
 
@@ -527,6 +542,8 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: %zu bytes, expected %zu", len, need);
     if (crc32_bytes(p, need - 8) != get_u64(p + need - 8))
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: CRC mismatch (corrupt state)");
+    if (get_u64(p + o + 8) > (uint64_t)INT64_MAX)
+        return mtgradi_fail(a, MTGRAD_E_STATE, "load: negative step count (corrupt state)");
     for (size_t i = 0; i < a->n_state; i++)
         if (!isfinite(bits_double(get_u64(p + o + 56 + 8 * i))))
             return mtgradi_fail(a, MTGRAD_E_STATE, "load: state value %zu is not finite", i);

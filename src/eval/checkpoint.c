@@ -131,19 +131,20 @@ static int parse_header(const unsigned char *p, size_t len, size_t *pos, mtgradi
         if (!get(p, len, pos, &h[i], 8)) return 0;
     for (int i = 0; i < 4; i++)
         if (!get(p, len, pos, &c->rng[i], 8)) return 0;
-    c->epoch = h[0], c->k = h[1], c->n_params = h[2], c->steps = h[3];
-    c->solver_warnings = h[4], c->curve_cols = h[5];
-    /* bounded by the file size, so that the products below cannot overflow */
-    if (c->epoch < 0 || c->k < 1 || c->n_params < 1 || c->curve_cols < 0 || c->steps < 0 ||
-        c->solver_warnings < 0 || (uint64_t)c->n_params > len || (uint64_t)c->curve_cols > len ||
-        (uint64_t)c->epoch > len)
+    /* bounded by the file size, so that the products below cannot overflow; checked before
+     * they reach *c, whose epoch * curve_cols the caller computes even after a failure */
+    int64_t epoch = h[0], k = h[1], n_params = h[2], steps = h[3], warnings = h[4], cols = h[5];
+    if (epoch < 0 || k < 1 || n_params < 1 || cols < 0 || steps < 0 || warnings < 0 ||
+        (uint64_t)n_params > len || (uint64_t)cols > len || (uint64_t)epoch > len)
         return 0;
-    if (c->curve_cols > 0 && (uint64_t)c->epoch > len / 8 / (uint64_t)c->curve_cols) return 0;
+    if (cols > 0 && (uint64_t)epoch > len / 8 / (uint64_t)cols) return 0;
+    c->epoch = epoch, c->k = k, c->n_params = n_params, c->steps = steps;
+    c->solver_warnings = warnings, c->curve_cols = cols;
     return 1;
 }
 
-static mtgrad_status parse(const unsigned char *p, size_t len, mtgradi_ckpt *c, const char *path,
-                           char *err, size_t errlen)
+mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckpt *c,
+                                 const char *path, char *err, size_t errlen)
 {
     size_t pos = 0;
     char magic[8];
@@ -310,7 +311,7 @@ mtgrad_status mtgradi_ckpt_read(const char *dir, mtgradi_ckpt *c, int *missing, 
         mtgradi_eval_msg(err, errlen, "out of memory reading %s", path);
     }
     fclose(f);
-    if (st == MTGRAD_OK) st = parse(p, len, c, path, err, errlen);
+    if (st == MTGRAD_OK) st = mtgradi_ckpt_parse(p, len, c, path, err, errlen);
     if (st != MTGRAD_OK) mtgradi_ckpt_free(c);
     free(p);
     return st;

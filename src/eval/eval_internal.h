@@ -50,6 +50,11 @@ mtgrad_status mtgradi_ckpt_write(const char *dir, const mtgradi_ckpt *c, char *e
 mtgrad_status mtgradi_ckpt_read(const char *dir, mtgradi_ckpt *c, int *missing, char *err,
                                 size_t errlen);
 void mtgradi_ckpt_free(mtgradi_ckpt *c);
+/* The parser behind mtgradi_ckpt_read, on the file's bytes (path only names the file in
+ * messages); exposed for the fuzz target. Same statuses; *c must be zeroed beforehand and is
+ * freed with mtgradi_ckpt_free whatever the status. */
+mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckpt *c,
+                                 const char *path, char *err, size_t errlen);
 
 /* FNV-1a 64 of a string (the configuration's fingerprint). */
 uint64_t mtgradi_ckpt_hash(const char *s);

@@ -97,7 +97,8 @@ mtgrad_status mtgradi_loss(mtgrad_loss_kind kind, int64_t task, int64_t n, int64
     }
     *loss = sum * inv_n;
     if (!isfinite(*loss))
+        /* fabs: a NaN's sign bit depends on the compiler (clang's 0·inf gives -nan), the message not */
         return fail(err, errlen, MTGRAD_E_NONFINITE, "task %lld: the loss is %g", (long long)task,
-                    *loss);
+                    isnan(*loss) ? fabs(*loss) : *loss);
     return MTGRAD_OK;
 }

@@ -157,8 +157,17 @@ static double scheduled_lr(const mtgrad_optim_config *c, int64_t epoch)
     } else if (c->step_size > 0) {
         decays = epoch / c->step_size;
     }
+    /* A huge epoch (set_epoch(INT64_MAX), or one read from a damaged checkpoint) must not loop
+     * for ever: once the product stops changing (0, Inf, gamma = 1) more decays change nothing,
+     * and past 2^20 decays (no real schedule gets there) pow() finishes the product. */
     double lr = c->lr;
-    for (int64_t i = 0; i < decays; i++) lr *= c->gamma;
+    int64_t i = 0;
+    for (; i < decays && i < ((int64_t)1 << 20); i++) {
+        double next = lr * c->gamma;
+        if (next == lr) return lr;
+        lr = next;
+    }
+    if (i < decays) lr *= pow(c->gamma, (double)(decays - i));
     return lr;
 }
 
@@ -368,7 +377,7 @@ static void sgd_step(mtgrad_optimizer *o, float *p, const float *g)
 
 static void adam_step(mtgrad_optimizer *o, float *p, const float *g)
 {
-    const double t = (double)(o->step + 1);
+    const double t = (double)o->step + 1.0; /* no int64 overflow after a loaded INT64_MAX */
     const mtgrad_optim_config *c = &o->c;
     adam_args a = {
         p, o->m, o->v, g, o->n,
@@ -391,7 +400,7 @@ mtgrad_status mtgrad_optimizer_step(mtgrad_optimizer *o, float *params, const fl
     if (!all_finite(grad, o->n) || !all_finite(params, o->n)) return MTGRAD_E_NONFINITE;
     if (o->c.kind == MTGRAD_OPTIM_SGD) sgd_step(o, params, grad);
     else adam_step(o, params, grad);
-    o->step++;
+    if (o->step < INT64_MAX) o->step++; /* a loaded state may hold any count: saturate */
     /* Finite inputs can still overflow (SGD with |g| near FLT_MAX); say so rather than go on. */
     if (!all_finite(params, o->n)) return MTGRAD_E_NONFINITE;
     return MTGRAD_OK;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* --------------------------------------------------------------- Δm%, mean ± se, MR */
 
@@ -131,6 +132,48 @@ static void test_checkpoint_format(void)
     remove(path);
     CHECK(mtgradi_ckpt_read(tmpdir, &r, &missing, err, sizeof err) == MTGRAD_E_IO && missing,
           "missing file");
+}
+
+/* Header fields that fail the checks but whose CRC is right (so the parser gets past it):
+ * refused with E_STATE, and without computing anything from them first (fuzz_checkpoint found
+ * epoch * curve_cols overflowing int64 on such a header: UB, caught when run under UBSan). */
+static void test_checkpoint_bad_header(void)
+{
+    float params[5] = {1, 2, 3, 4, 5};
+    double curves[2 * 3] = {1, 2, 3, 4, 5, 6};
+    unsigned char opt[7] = {1, 2, 3, 4, 5, 6, 7}, agg[3] = {9, 8, 7};
+    char config[] = "bench=x\nmethod=y\n";
+    mtgradi_ckpt c = {config, 2, 1, 5, 17, 3, 3, {11, 22, 33, 44}, opt, 7, agg, 3, params, curves};
+    char err[512] = "", path[512];
+    CHECK(mtgradi_ckpt_write(tmpdir, &c, err, sizeof err) == MTGRAD_OK, "write: %s", err);
+    snprintf(path, sizeof path, "%s/%s", tmpdir, MTGRAD_CHECKPOINT_FILE);
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1024];
+    size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    remove(path);
+    /* the layout in eval_internal.h: 28 bytes, the config text, then epoch, k, n_params, steps,
+     * solver_warnings, curve_cols as i64 */
+    const size_t hdr = 28 + strlen(config);
+    static const struct {
+        int field;
+        int64_t value;
+    } bad[] = {{0, (int64_t)1 << 35}, {5, (int64_t)1 << 62}, {0, -1}, {1, 0}, {2, -5},
+               {2, INT64_MAX}, {3, INT64_MIN}, {4, -1}, {5, -1}, {0, INT64_MAX}};
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0] && len > hdr + 48; i++) {
+        unsigned char b[1024];
+        memcpy(b, buf, len);
+        memcpy(b + hdr + 8 * (size_t)bad[i].field, &bad[i].value, 8);
+        if (i == 0) memcpy(b + hdr + 8 * 5, &bad[1].value, 8); /* both huge: the fuzzer's input */
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(len - 4));
+        memcpy(b + len - 4, &crc, 4);
+        mtgradi_ckpt r;
+        memset(&r, 0, sizeof r);
+        if (mtgradi_ckpt_parse(b, len, &r, "test", err, sizeof err) != MTGRAD_E_STATE) wrong++;
+        mtgradi_ckpt_free(&r);
+    }
+    CHECK(len > hdr + 48 && wrong == 0, "%d implausible headers accepted", wrong);
 }
 
 /* --------------------------------------------------------------- the trainer */
@@ -383,6 +426,7 @@ int main(void)
         return harness_report();
     }
     test_checkpoint_format();
+    test_checkpoint_bad_header();
     test_resume("famo", NULL);
     test_resume("pcgrad", NULL);
     test_resume("dwa", NULL);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* Internal switch of optim.c: 1 forces the plain scalar loops (the reference of the vector ones). */
 void mtgradi_optim_use_ref(int on);
@@ -521,6 +522,63 @@ static void test_paths_agree(mtgrad_optim_kind kind, const char *what)
     free(p);
 }
 
+/* Found by fuzz_optim_state: a state may carry any epoch and step count up to INT64_MAX. The
+ * schedule must not loop once per decay (a hang), and the step counter must not overflow (UB).
+ * Expected values: gamma^n underflows to exactly 0 for huge n (0.5^1075 is already 0), gamma = 1
+ * leaves lr as it is, and a normal schedule is still the chained product. */
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void test_huge_counters(void)
+{
+    mtgrad_optim_config c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
+    c.step_size = 1;
+    c.gamma = 0.5;
+    mtgrad_optimizer *o = NULL;
+    CHECK(mtgrad_optimizer_new(&o, &c, 4, NULL, 0) == MTGRAD_OK, "new");
+    if (!o) return;
+    mtgrad_optimizer_set_epoch(o, INT64_MAX);
+    CHECK(mtgrad_optimizer_lr(o) == 0.0, "lr after 2^63 halvings: %g", mtgrad_optimizer_lr(o));
+    mtgrad_optimizer_set_epoch(o, 3);
+    CHECK(mtgrad_optimizer_lr(o) == 1e-3 * 0.5 * 0.5 * 0.5, "lr at epoch 3: %g", mtgrad_optimizer_lr(o));
+    mtgrad_optimizer_free(o);
+
+    c.gamma = 0.9999999; /* the product does not settle quickly: the pow() tail */
+    CHECK(mtgrad_optimizer_new(&o, &c, 4, NULL, 0) == MTGRAD_OK, "new");
+    if (!o) return;
+    mtgrad_optimizer_set_epoch(o, (int64_t)1 << 40);
+    CHECK(mtgrad_optimizer_lr(o) == 0.0, "lr after 2^40 decays by 1-1e-7: %g", mtgrad_optimizer_lr(o));
+    mtgrad_optimizer_free(o);
+
+    c.gamma = 1.0;
+    CHECK(mtgrad_optimizer_new(&o, &c, 4, NULL, 0) == MTGRAD_OK, "new");
+    if (!o) return;
+    mtgrad_optimizer_set_epoch(o, INT64_MAX);
+    CHECK(mtgrad_optimizer_lr(o) == 1e-3, "gamma 1: %g", mtgrad_optimizer_lr(o));
+
+    /* a state whose step count is INT64_MAX and epoch INT64_MAX (CRC made right) */
+    unsigned char buf[256];
+    size_t len = sizeof buf;
+    CHECK(mtgrad_optimizer_save(o, buf, &len) == MTGRAD_OK, "save");
+    put_le64(buf + 32, (uint64_t)INT64_MAX);
+    put_le64(buf + 40, (uint64_t)INT64_MAX);
+    put_le64(buf + len - 8, (uint32_t)crc32(0L, buf, (uInt)(len - 8)));
+    mtgrad_optimizer_free(o);
+    c.gamma = 0.5;
+    CHECK(mtgrad_optimizer_new(&o, &c, 4, NULL, 0) == MTGRAD_OK, "new");
+    if (!o) return;
+    CHECK(mtgrad_optimizer_load(o, buf, len) == MTGRAD_OK, "load of huge counters");
+    CHECK(mtgrad_optimizer_lr(o) == 0.0, "lr of the loaded epoch");
+    float p[4] = {1, 2, 3, 4}, g[4] = {0.5f, -0.5f, 0.25f, 0};
+    mtgrad_status s = mtgrad_optimizer_step(o, p, g);
+    CHECK(s == MTGRAD_OK && mtgrad_optimizer_steps(o) == INT64_MAX, "step saturates: %d %lld", (int)s,
+          (long long)mtgrad_optimizer_steps(o));
+    CHECK(p[0] == 1 && p[1] == 2 && p[2] == 3 && p[3] == 4, "lr 0 leaves the parameters");
+    mtgrad_optimizer_free(o);
+}
+
 int main(void)
 {
     test_against_double_reference();
@@ -534,6 +592,7 @@ int main(void)
     test_nonfinite(MTGRAD_OPTIM_ADAM, "adam");
     test_nonfinite(MTGRAD_OPTIM_ADAMW, "adamw");
     test_configs();
+    test_huge_counters();
     test_paths_agree(MTGRAD_OPTIM_SGD, "sgd");
     test_paths_agree(MTGRAD_OPTIM_ADAM, "adam");
     test_paths_agree(MTGRAD_OPTIM_ADAMW, "adamw");

@@ -505,6 +505,59 @@ static void test_state(void)
     mtgrad_aggregator_free(otherk);
 }
 
+/* A state may carry any step count: INT64_MAX loads and the next aggregation saturates instead
+ * of overflowing (UB; the fuzz target fuzz_agg_state loads then aggregates), a count with the
+ * sign bit set is refused as corrupt. The CRC is recomputed here (a second, bitwise CRC-32) so
+ * that the loader looks at the field itself. */
+static uint32_t crc32_ref(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int b = 0; b < 8; b++) c = (c & 1u) ? (c >> 1) ^ 0xedb88320u : c >> 1;
+    }
+    return ~c;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void test_state_step_count(void)
+{
+    mtgrad_aggregator *a = make("mean", K, NULL);
+    if (!a) return;
+    unsigned char buf[1024];
+    size_t len = sizeof buf;
+    CHECK(mtgrad_aggregator_save(a, buf, &len) == MTGRAD_OK && len > 64, "save");
+    const size_t step_at = 8 + 8 + 32 + 8; /* magic, version, name, k */
+    put_le64(buf + step_at, (uint64_t)INT64_MAX);
+    put_le64(buf + len - 8, crc32_ref(buf, len - 8));
+    CHECK(mtgrad_aggregator_load(a, buf, len) == MTGRAD_OK, "load step INT64_MAX: %s",
+          mtgrad_aggregator_error(a));
+    double G[K * 3], dir[3];
+    for (int i = 0; i < K * 3; i++) G[i] = 0.5 * i - 1;
+    CHECK(mtgrad_aggregate_f64(a, G, K, 3, 3, NULL, dir, NULL) == MTGRAD_OK, "aggregate: %s",
+          mtgrad_aggregator_error(a));
+    unsigned char back[1024];
+    size_t blen = sizeof back;
+    CHECK(mtgrad_aggregator_save(a, back, &blen) == MTGRAD_OK && blen == len &&
+          get_le64(back + step_at) == (uint64_t)INT64_MAX, "step count saturates");
+    put_le64(buf + step_at, (uint64_t)INT64_MAX + 1);
+    put_le64(buf + len - 8, crc32_ref(buf, len - 8));
+    CHECK_FAIL(mtgrad_aggregator_load(a, buf, len), MTGRAD_E_STATE, mtgrad_aggregator_error(a),
+               "negative step", check_usable(a, "negative step"));
+    mtgrad_aggregator_free(a);
+}
+
 /* ------------------------------------------------------------------ small things */
 
 static void test_status_version(void)
@@ -647,8 +700,24 @@ static void test_clip_scale(void)
     mtgrad_aggregator_free(a);
 }
 
+/* Finite G whose float32 combination overflows: the message says so instead of blaming G. */
+static void test_direction_overflow(void)
+{
+    float G[5 * 16], dir[16];
+    for (int i = 0; i < 5 * 16; i++) G[i] = (i % 2 ? -1.7e38f : 1.7e38f);
+    for (int j = 0; j < 16; j++) G[j] = G[16 + j] = 1.7e38f; /* rows 0 and 1 add up past FLT_MAX */
+    mtgrad_aggregator *a = make("sum", 5, NULL);
+    mtgrad_status s = mtgrad_aggregate_f32(a, G, 5, 16, 16, NULL, dir, NULL);
+    CHECK_FAIL(s, MTGRAD_E_NONFINITE, mtgrad_aggregator_error(a), "overflows float32", (void)0);
+    G[37] = NAN;
+    s = mtgrad_aggregate_f32(a, G, 5, 16, 16, NULL, dir, NULL);
+    CHECK_FAIL(s, MTGRAD_E_NONFINITE, mtgrad_aggregator_error(a), "G[2][5] is NaN", (void)0);
+    mtgrad_aggregator_free(a);
+}
+
 int main(void)
 {
+    test_direction_overflow();
     test_clip_scale();
     test_heads_flag();
     test_times();
@@ -659,6 +728,7 @@ int main(void)
     test_new();
     test_params();
     test_state();
+    test_state_step_count();
     test_status_version();
     test_simplex();
     test_kernel_entries();
