@@ -252,6 +252,13 @@ class Aggregator:
         self._run(lib.mtgrad_aggregator_times, _ptr(t))
         return tuple(float(x) for x in t)
 
+    def clip_scale(self):
+        """The factor (<= 1) by which the last call clipped the direction and weights (max_norm);
+        1.0 when it did not clip. The references give heads the unclipped weights / scale."""
+        t = np.zeros(1, dtype=np.float64)
+        self._run(lib.mtgrad_aggregator_clip_scale, _ptr(t))
+        return float(t[0])
+
     # ------------------------------------------------------------ state
 
     def reset(self):

@@ -111,6 +111,7 @@ _PROTOTYPES = {
     "mtgrad_aggregator_update": (_ST, [_P, _P, _I64]),
     "mtgrad_aggregator_set_draws": (_ST, [_P, _P, _SZ]),
     "mtgrad_aggregator_times": (_ST, [_P, _P]),
+    "mtgrad_aggregator_clip_scale": (_ST, [_P, _P]),
     "mtgrad_aggregator_reset": (_ST, [_P]),
     "mtgrad_aggregator_save": (_ST, [_P, _P, ctypes.POINTER(_SZ)]),
     "mtgrad_aggregator_load": (_ST, [_P, _P, _SZ]),

@@ -21,9 +21,9 @@ Heads follow methods.md §0.3: methods flagged HEADS_WEIGHTED (their references 
 backward of Σ w_i L_i) give head parameters Σ_i w_i ∇L_i, the others the unweighted Σ_i ∇L_i.
 Head gradients are accumulated into .grad, as loss.backward() would.
 
-Known deviation: for methods that clip the direction (max_norm of Nash-MTL, FAMO) the library
-returns the clipped weights, so heads get the clipped w_i ∇L_i, while the references clip only
-the shared parameters.
+Methods that clip the direction (max_norm of Nash-MTL, FAMO, FairGrad) return clipped weights;
+as in the references, which clip only the shared parameters' gradient, heads get the unclipped
+weights (weights / Aggregator.clip_scale()).
 """
 import numpy as np
 import torch
@@ -175,6 +175,8 @@ def _per_task(losses, shared, heads, aggregator, values, retain_graph):
         for p, v in zip(shared, torch.split(direction, [p.numel() for p in shared])):
             _set_grad(p, v)
         hw = weights if has_w and aggregator.has(Flag.HEADS_WEIGHTED) else None
+        if hw is not None:
+            hw = hw / aggregator.clip_scale()  # heads are not clipped in the references
         for j, h in enumerate(heads):
             g, owned = _combine_heads([hg[j] for hg in head_grads], hw)
             if g is not None:

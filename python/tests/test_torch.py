@@ -283,6 +283,27 @@ def test_clipping_loss_only_method_falls_back_to_the_gradients():
     assert norm <= 1e-3 * (1 + 1e-5)
 
 
+def test_clipped_method_gives_heads_the_unclipped_weights():
+    # Nash-MTL clips only the shared gradient (clip_grad_norm_ on the shared parameters), so
+    # head i gets alpha_i grad L_i with the unclipped alpha: the weights a huge max_norm returns.
+    model = TwoTask()
+    x, ys = batches(1)[0]
+    losses = model.losses(x, ys)
+    want = [torch.autograd.grad(losses[i], list(model.heads[i].parameters()), retain_graph=True)
+            for i in range(2)]
+    ref = mtgrad.Aggregator("nash_mtl", 2, max_norm=1e9)
+    w_ref = mt.backward(model.losses(x, ys), model.trunk.parameters(), ref)
+    model.zero_grad()
+    agg = mtgrad.Aggregator("nash_mtl", 2, max_norm=1e-3)
+    w = mt.backward(model.losses(x, ys), model.trunk.parameters(), agg)
+    assert agg.clip_scale() < 1 and np.allclose(w / agg.clip_scale(), w_ref, rtol=1e-9)
+    norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in model.trunk.parameters()))
+    assert norm <= 1e-3 * (1 + 1e-5)
+    for i in range(2):
+        for p, g in zip(model.heads[i].parameters(), want[i]):
+            assert torch.allclose(p.grad, w_ref[i] * g, rtol=1e-5, atol=1e-7)
+
+
 def test_methods_without_weights():
     model = TwoTask()
     agg = mtgrad.Aggregator("graddrop", 2)
