@@ -5,6 +5,11 @@
 #   libopenblas-dev, zlib1g-dev   the training engine (GEMM, gzip'd IDX files)
 #   dataset-fashion-mnist         the multifashion and fashion-k benchmarks
 #   python3-numpy, python3-pytest, python3-torch   the Python binding's tests
+# With --ci (from .ci/run) also the tools of the CI-only checks, which a plain build does not need:
+#   valgrind                      `make memcheck` (the CLI under memcheck)
+#   clang, libomp-dev, libclang-rt-dev   `make tsan`: TSan with LLVM's OpenMP runtime and its
+#                                 Archer tool (libarcher.so); clang's TSan runtime is only a
+#                                 Recommends of clang, hence libclang-rt-dev
 set -e
 need=""
 [ -f /usr/include/cjson/cJSON.h ] || need="$need libcjson-dev"
@@ -18,6 +23,13 @@ command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need="$need python3-torch"
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need="$need python3-pip"
 /usr/bin/python3 -c "import setuptools, wheel" >/dev/null 2>&1 || need="$need python3-setuptools python3-wheel"
+if [ "${1:-}" = --ci ]; then
+    command -v valgrind >/dev/null 2>&1 || need="$need valgrind"
+    command -v clang >/dev/null 2>&1 || need="$need clang"
+    ls /usr/lib/llvm-*/lib/libarcher.so >/dev/null 2>&1 || need="$need libomp-dev"
+    ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.tsan-x86_64.a >/dev/null 2>&1 ||
+        need="$need libclang-rt-dev"
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "mtgrad needs the Debian packages:$need"
