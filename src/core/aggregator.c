@@ -48,12 +48,12 @@ static mtgrad_status alloc_buffers(mtgrad_aggregator *a)
     size_t k = (size_t)a->k;
     a->n_state = a->m->state_size ? a->m->state_size(a->k) : 0;
     a->n_work = a->m->work_size ? a->m->work_size(a->k) : 0;
-    a->M = malloc(k * k * sizeof *a->M);
-    a->w = malloc(k * sizeof *a->w);
-    a->partials = malloc(mtgradi_gram_work_size(a->k) * sizeof *a->partials);
-    a->work = a->n_work ? malloc(a->n_work * sizeof *a->work) : NULL;
-    a->state = a->n_state ? calloc(a->n_state, sizeof *a->state) : NULL;
-    a->backup = a->n_state ? malloc(a->n_state * sizeof *a->backup) : NULL;
+    a->M = mtgradi_malloc(k * k * sizeof *a->M);
+    a->w = mtgradi_malloc(k * sizeof *a->w);
+    a->partials = mtgradi_malloc(mtgradi_gram_work_size(a->k) * sizeof *a->partials);
+    a->work = a->n_work ? mtgradi_malloc(a->n_work * sizeof *a->work) : NULL;
+    a->state = a->n_state ? mtgradi_calloc(a->n_state, sizeof *a->state) : NULL;
+    a->backup = a->n_state ? mtgradi_malloc(a->n_state * sizeof *a->backup) : NULL;
     if (!a->M || !a->w || !a->partials || (a->n_work && !a->work) || (a->n_state && (!a->state || !a->backup)))
         return mtgradi_fail(a, MTGRAD_E_NOMEM, "out of memory allocating buffers for k = %lld",
                             (long long)a->k);
@@ -84,7 +84,7 @@ mtgrad_status mtgrad_aggregator_new(mtgrad_aggregator **out, const char *method,
             snprintf(err, errlen, "%s: k = %lld tasks; need 1 <= k <= %d", method, (long long)k, MAX_TASKS);
         return MTGRAD_E_SHAPE;
     }
-    mtgrad_aggregator *a = calloc(1, sizeof *a);
+    mtgrad_aggregator *a = mtgradi_calloc(1, sizeof *a);
     if (!a) {
         if (err && errlen) snprintf(err, errlen, "out of memory");
         return MTGRAD_E_NOMEM;
@@ -150,7 +150,7 @@ mtgrad_status mtgrad_aggregator_set_draws(mtgrad_aggregator *a, const double *dr
         if (!isfinite(draws[i]))
             return mtgradi_fail(a, MTGRAD_E_NONFINITE, "set_draws: draws[%zu] is not finite", i);
     if (n > a->cap_draws) {
-        double *p = realloc(a->draws, n * sizeof *p);
+        double *p = mtgradi_realloc(a->draws, n * sizeof *p);
         if (!p) return mtgradi_fail(a, MTGRAD_E_NOMEM, "out of memory");
         a->draws = p;
         a->cap_draws = n;

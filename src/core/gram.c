@@ -390,7 +390,7 @@ static mtgrad_status gram_public(const mtgradi_mat *G, double *M)
 {
     if ((!G->f32 && !G->f64) || !M) return MTGRAD_E_INVAL;
     if (G->k < 1 || G->d < 1 || G->ld < G->d) return MTGRAD_E_SHAPE;
-    double *partials = malloc(mtgradi_gram_work_size(G->k) * sizeof *partials);
+    double *partials = mtgradi_malloc(mtgradi_gram_work_size(G->k) * sizeof *partials);
     if (!partials) return MTGRAD_E_NOMEM;
     mtgradi_gram(G, M, partials, 1);
     free(partials);

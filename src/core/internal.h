@@ -13,6 +13,7 @@
 #include "mtgrad.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MTGRADI_MAX_PARAMS 24 /* method parameters + common ones */
@@ -157,6 +158,17 @@ struct mtgrad_aggregator {
 
 /* Seconds on a monotonic clock (clock.c). */
 double mtgradi_now(void);
+
+/* Every allocation of the library (core and engine) goes through these (alloc.c); free stays
+ * free. Tests can make one allocation fail: mtgradi_alloc_fail_after(n) makes the allocation
+ * after n more successful ones return NULL (n = 0: the next one; n < 0: never, the default);
+ * the injection fires once. mtgradi_alloc_count counts allocations made so far. A plain static
+ * counter: not thread-safe, for single-threaded tests only. */
+void *mtgradi_malloc(size_t size);
+void *mtgradi_calloc(size_t n, size_t size);
+void *mtgradi_realloc(void *p, size_t size);
+void mtgradi_alloc_fail_after(long n);
+long mtgradi_alloc_count(void);
 
 /* Record a message and return s. */
 mtgrad_status mtgradi_fail(mtgrad_aggregator *a, mtgrad_status s, const char *fmt, ...)

@@ -178,7 +178,7 @@ static mtgrad_status set_value(mtgrad_aggregator *a, int idx, const char *val, s
                                 a->m->name, p->name, (int)len, val);
         double *list = NULL;
         if (n > 0) {
-            list = malloc((size_t)n * sizeof *list);
+            list = mtgradi_malloc((size_t)n * sizeof *list);
             if (!list) return mtgradi_fail(a, MTGRAD_E_NOMEM, "out of memory");
             parse_reals(val, len, list);
             for (long i = 0; i < n; i++)
@@ -225,7 +225,7 @@ static mtgrad_status set_checked(mtgrad_aggregator *a, int idx, const char *val,
     size_t old_len = a->plen[idx];
     double *old_list = NULL;
     if (a->plist[idx] && old_len) {
-        old_list = malloc(old_len * sizeof *old_list);
+        old_list = mtgradi_malloc(old_len * sizeof *old_list);
         if (!old_list) return mtgradi_fail(a, MTGRAD_E_NOMEM, "out of memory");
         memcpy(old_list, a->plist[idx], old_len * sizeof *old_list);
     }

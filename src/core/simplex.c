@@ -33,7 +33,7 @@ mtgrad_status mtgrad_simplex_project(const double *y, int64_t k, double *out)
     if (k < 1) return MTGRAD_E_SHAPE;
     for (int64_t i = 0; i < k; i++)
         if (!isfinite(y[i])) return MTGRAD_E_NONFINITE;
-    double *work = malloc((size_t)k * sizeof *work);
+    double *work = mtgradi_malloc((size_t)k * sizeof *work);
     if (!work) return MTGRAD_E_NOMEM;
     mtgradi_simplex_project(y, k, out, work);
     free(work);

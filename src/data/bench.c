@@ -5,6 +5,7 @@
  * as a const mtgradi_bench_type: parameters described once in a table, a help text, a loader.
  */
 #include "data_internal.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <ctype.h>
 #include <math.h>
@@ -151,8 +152,8 @@ mtgrad_status mtgradi_dataset_alloc(mtgrad_dataset *d, int64_t n, int64_t k, int
 {
     memset(d, 0, sizeof *d);
     size_t feat = (size_t)(c * h * w);
-    d->x = malloc((size_t)n * feat * sizeof(float));
-    d->y = malloc((size_t)n * (size_t)k * sizeof(float));
+    d->x = mtgradi_malloc((size_t)n * feat * sizeof(float));
+    d->y = mtgradi_malloc((size_t)n * (size_t)k * sizeof(float));
     if (!d->x || !d->y) {
         free(d->x);
         free(d->y);
@@ -206,7 +207,7 @@ mtgrad_status mtgrad_bench_load(mtgrad_bench **out, const char *name, const char
     mtgrad_status s = mtgradi_bparams_parse(t->name, t->params, t->n_params, params, v, err,
                                             errlen);
     if (s != MTGRAD_OK) return s;
-    mtgrad_bench *b = calloc(1, sizeof *b);
+    mtgrad_bench *b = mtgradi_calloc(1, sizeof *b);
     if (!b) {
         set_err(err, errlen, "%s: out of memory", t->name);
         return MTGRAD_E_NOMEM;

@@ -154,8 +154,9 @@ static mtgrad_status load(mtgrad_bench *b, const double *v, uint64_t seed, char 
         b->metrics[t] = MTGRAD_METRIC_MSE;
     }
 
-    double *u = malloc((size_t)(nu * d) * sizeof *u), *w = malloc((size_t)(k * d) * sizeof *w);
-    double *ab = malloc((size_t)(2 * m + 1) * sizeof *ab);
+    double *u = mtgradi_malloc((size_t)(nu * d) * sizeof *u);
+    double *w = mtgradi_malloc((size_t)(k * d) * sizeof *w);
+    double *ab = mtgradi_malloc((size_t)(2 * m + 1) * sizeof *ab);
     mtgrad_status s = MTGRAD_E_NOMEM;
     if (!u || !w || !ab) goto cleanup;
     mtgradi_rng r;

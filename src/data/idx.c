@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "data_internal.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -116,7 +117,7 @@ mtgrad_status mtgradi_idx_read(const char *path, int magic, int64_t max_items, i
         if (max_items > 0 && max_items < dims[0]) dims[0] = max_items;
         size_t bytes = (size_t)dims[0];
         for (int i = 1; i < ndims; i++) bytes *= (size_t)dims[i]; /* bounded: < 2^63 */
-        *data = malloc(bytes ? bytes : 1);
+        *data = mtgradi_malloc(bytes ? bytes : 1);
         if (!*data) {
             set_err(err, errlen, "%s: out of memory for %zu bytes", path, bytes);
             s = MTGRAD_E_NOMEM;

@@ -7,6 +7,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "eval_internal.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +56,7 @@ static void put(buf *b, const void *data, size_t n)
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
+        unsigned char *q = mtgradi_realloc(b->p, cap);
         if (!q) {
             b->oom = 1;
             return;
@@ -112,7 +113,7 @@ static void *get_copy(const unsigned char *p, size_t len, size_t *pos, uint64_t 
         *bad = 1;
         return NULL;
     }
-    unsigned char *q = malloc((size_t)n + 1);
+    unsigned char *q = mtgradi_malloc((size_t)n + 1);
     if (!q) {
         *bad = 2;
         return NULL;
@@ -293,7 +294,7 @@ mtgrad_status mtgradi_ckpt_read(const char *dir, mtgradi_ckpt *c, int *missing, 
     for (;;) {
         if (len == cap) {
             cap = cap ? 2 * cap : 1 << 16;
-            unsigned char *q = realloc(p, cap);
+            unsigned char *q = mtgradi_realloc(p, cap);
             if (!q) {
                 st = MTGRAD_E_NOMEM;
                 break;

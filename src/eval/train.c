@@ -9,6 +9,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "eval_internal.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -120,11 +121,12 @@ static mtgrad_status check_config(const mtgrad_train_config *c, char *err, size_
 
 /* The method's parameters as the aggregator reads them back (so "c=0.4" and "c=.40" agree),
  * without "threads", which does not change results. */
-static int canonical_params(const char *method, int64_t k, const char *params, char *out,
-                            size_t len)
+static mtgrad_status canonical_params(const char *method, int64_t k, const char *params,
+                                      char *out, size_t len)
 {
     mtgrad_aggregator *a = NULL;
-    if (mtgrad_aggregator_new(&a, method, k, params, NULL, 0) != MTGRAD_OK) return -1;
+    mtgrad_status st = mtgrad_aggregator_new(&a, method, k, params, NULL, 0);
+    if (st != MTGRAD_OK) return st;
     const mtgrad_method *me = mtgrad_aggregator_method(a);
     size_t used = 0;
     out[0] = '\0';
@@ -138,7 +140,7 @@ static int canonical_params(const char *method, int64_t k, const char *params, c
         used += (size_t)w;
     }
     mtgrad_aggregator_free(a);
-    return 0;
+    return MTGRAD_OK;
 }
 
 static mtgrad_status make_model(run *R, char *err, size_t errlen)
@@ -190,7 +192,14 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
     snprintf(th, sizeof th, "%d", c->threads < 1 ? 1 : c->threads);
     (void)mtgrad_aggregator_set_param(mtgrad_mtl_step_aggregator(R->s), "threads", th);
     char canon[1024];
-    if (canonical_params(c->method, R->k, params, canon, sizeof canon) != 0) canon[0] = '\0';
+    /* The step's own aggregator accepted these, so only memory can fail here; an empty text
+     * would let a checkpoint of other parameters be resumed, so fail instead. */
+    st = canonical_params(c->method, R->k, params, canon, sizeof canon);
+    if (st != MTGRAD_OK) {
+        mtgradi_eval_msg(err, errlen, "train: cannot read back the method's parameters: %s",
+                         mtgrad_status_str(st));
+        return st;
+    }
     snprintf(R->config, sizeof R->config,
              "bench=%s\nbench_params=%s\ndata_seed=%" PRIu64 "\nmethod=%s\nmethod_params=%s\n"
              "seed=%" PRIu64 "\nstl_task=%lld\nbatch=%lld\nntrain=%lld\nntest=%lld\n",
@@ -203,20 +212,20 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
 
 static mtgrad_status alloc_result(run *R, int64_t rows)
 {
-    mtgrad_train_result *r = calloc(1, sizeof *r);
+    mtgrad_train_result *r = mtgradi_calloc(1, sizeof *r);
     if (!r) return MTGRAD_E_NOMEM;
     R->r = r;
     size_t kk = (size_t)(rows * R->k), P = (size_t)mtgrad_model_num_params(R->m);
-    r->train_loss = calloc(kk ? kk : 1, sizeof(double));
-    r->test_loss = calloc(kk ? kk : 1, sizeof(double));
-    r->test_metric = calloc(kk ? kk : 1, sizeof(double));
-    r->times = calloc((size_t)(rows ? rows : 1) * MTGRAD_TIME_COUNT, sizeof(double));
-    r->eval_seconds = calloc((size_t)(rows ? rows : 1), sizeof(double));
-    r->lr = calloc((size_t)(rows ? rows : 1), sizeof(double));
-    r->params = malloc(P * sizeof(float));
-    R->xb = malloc((size_t)(R->batch * R->in) * sizeof(float));
-    R->yb = malloc((size_t)(R->batch * R->k) * sizeof(float));
-    R->perm = malloc((size_t)R->ntrain * sizeof(int64_t));
+    r->train_loss = mtgradi_calloc(kk ? kk : 1, sizeof(double));
+    r->test_loss = mtgradi_calloc(kk ? kk : 1, sizeof(double));
+    r->test_metric = mtgradi_calloc(kk ? kk : 1, sizeof(double));
+    r->times = mtgradi_calloc((size_t)(rows ? rows : 1) * MTGRAD_TIME_COUNT, sizeof(double));
+    r->eval_seconds = mtgradi_calloc((size_t)(rows ? rows : 1), sizeof(double));
+    r->lr = mtgradi_calloc((size_t)(rows ? rows : 1), sizeof(double));
+    r->params = mtgradi_malloc(P * sizeof(float));
+    R->xb = mtgradi_malloc((size_t)(R->batch * R->in) * sizeof(float));
+    R->yb = mtgradi_malloc((size_t)(R->batch * R->k) * sizeof(float));
+    R->perm = mtgradi_malloc((size_t)R->ntrain * sizeof(int64_t));
     if (!r->train_loss || !r->test_loss || !r->test_metric || !r->times || !r->eval_seconds ||
         !r->lr || !r->params || !R->xb || !R->yb || !R->perm)
         return MTGRAD_E_NOMEM;
@@ -280,9 +289,9 @@ static mtgrad_status save_checkpoint(run *R, int64_t epochs_done, char *err, siz
     mtgrad_aggregator *a = mtgrad_mtl_step_aggregator(R->s);
     mtgrad_status st = mtgrad_optimizer_save(o, NULL, &c.optim_len);
     if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, NULL, &c.agg_len);
-    c.optim = malloc(c.optim_len ? c.optim_len : 1);
-    c.agg = malloc(c.agg_len ? c.agg_len : 1);
-    c.curves = malloc((size_t)(epochs_done * c.curve_cols + 1) * sizeof(double));
+    c.optim = mtgradi_malloc(c.optim_len ? c.optim_len : 1);
+    c.agg = mtgradi_malloc(c.agg_len ? c.agg_len : 1);
+    c.curves = mtgradi_malloc((size_t)(epochs_done * c.curve_cols + 1) * sizeof(double));
     if (st == MTGRAD_OK && (!c.optim || !c.agg || !c.curves)) st = MTGRAD_E_NOMEM;
     if (st == MTGRAD_OK) st = mtgrad_optimizer_save(o, c.optim, &c.optim_len);
     if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, c.agg, &c.agg_len);
@@ -335,7 +344,7 @@ static mtgrad_status restore(run *R, const mtgradi_ckpt *c, char *err, size_t er
     if (st != MTGRAD_OK) {
         mtgradi_eval_msg(err, errlen, "cannot resume: the checkpoint's optimizer or method state "
                          "does not load (%s)", mtgrad_status_str(st));
-        return MTGRAD_E_STATE;
+        return st == MTGRAD_E_NOMEM ? st : MTGRAD_E_STATE; /* memory is not the file's fault */
     }
     memcpy(mtgrad_model_params(R->m), c->params, (size_t)c->n_params * sizeof(float));
     mtgrad_model_set_rng(R->m, c->rng);

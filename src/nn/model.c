@@ -64,12 +64,12 @@ static void *model_alloc(mtgrad_model *m, int64_t count, size_t size)
 {
     if (m->n_blocks == m->cap_blocks) {
         size_t cap = m->cap_blocks ? 2 * m->cap_blocks : 32;
-        void **b = realloc(m->blocks, cap * sizeof *b);
+        void **b = mtgradi_realloc(m->blocks, cap * sizeof *b);
         if (!b) return NULL;
         m->blocks = b;
         m->cap_blocks = cap;
     }
-    void *p = calloc(count > 0 ? (size_t)count : 1, size);
+    void *p = mtgradi_calloc(count > 0 ? (size_t)count : 1, size);
     if (p) m->blocks[m->n_blocks++] = p;
     return p;
 }
@@ -476,7 +476,7 @@ mtgrad_status mtgrad_model_new(mtgrad_model **out, const mtgrad_model_spec *spec
     if (!spec) return fail(err, errlen, MTGRAD_E_INVAL, "spec is NULL");
     mtgrad_status s = check_spec(spec, err, errlen);
     if (s != MTGRAD_OK) return s;
-    mtgrad_model *m = calloc(1, sizeof *m);
+    mtgrad_model *m = mtgradi_calloc(1, sizeof *m);
     if (!m) return fail(err, errlen, MTGRAD_E_NOMEM, "out of memory");
     m->in_c = spec->in_c, m->in_h = spec->in_h, m->in_w = spec->in_w;
     m->k = spec->k;

@@ -11,6 +11,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "mtgrad_train.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <math.h>
 #include <stdarg.h>
@@ -97,13 +98,13 @@ static mtgrad_status take_over_clipping(mtgrad_mtl_step *s)
 static mtgrad_status alloc_buffers(mtgrad_mtl_step *s)
 {
     size_t k = (size_t)s->k;
-    s->grad = calloc((size_t)s->P, sizeof *s->grad);
-    s->w = calloc(k, sizeof *s->w);
-    s->epoch_w = malloc(k * sizeof *s->epoch_w);
-    s->losses = calloc(k, sizeof *s->losses);
-    s->losses_after = calloc(k, sizeof *s->losses_after);
-    s->probe = malloc(k * sizeof *s->probe);
-    if (!s->loss_only) s->G = calloc(k * (size_t)s->d, sizeof *s->G);
+    s->grad = mtgradi_calloc((size_t)s->P, sizeof *s->grad);
+    s->w = mtgradi_calloc(k, sizeof *s->w);
+    s->epoch_w = mtgradi_malloc(k * sizeof *s->epoch_w);
+    s->losses = mtgradi_calloc(k, sizeof *s->losses);
+    s->losses_after = mtgradi_calloc(k, sizeof *s->losses_after);
+    s->probe = mtgradi_malloc(k * sizeof *s->probe);
+    if (!s->loss_only) s->G = mtgradi_calloc(k * (size_t)s->d, sizeof *s->G);
     if (!s->grad || !s->w || !s->epoch_w || !s->losses || !s->losses_after || !s->probe ||
         (!s->loss_only && !s->G))
         return MTGRAD_E_NOMEM;
@@ -111,7 +112,7 @@ static mtgrad_status alloc_buffers(mtgrad_mtl_step *s)
     if (s->per_epoch) {
         mtgrad_status st = mtgrad_aggregator_save(s->a, NULL, &s->state_len);
         if (st != MTGRAD_OK) return st;
-        s->state = malloc(s->state_len);
+        s->state = mtgradi_malloc(s->state_len);
         if (!s->state) return MTGRAD_E_NOMEM;
     }
     return MTGRAD_OK;
@@ -156,7 +157,7 @@ mtgrad_status mtgrad_mtl_step_new(mtgrad_mtl_step **out, mtgrad_model *model, co
         msg(err, errlen, "mtl step: out, model, method and optim must not be NULL");
         return MTGRAD_E_INVAL;
     }
-    mtgrad_mtl_step *s = calloc(1, sizeof *s);
+    mtgrad_mtl_step *s = mtgradi_calloc(1, sizeof *s);
     if (!s) {
         msg(err, errlen, "mtl step: out of memory");
         return MTGRAD_E_NOMEM;

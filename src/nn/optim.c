@@ -17,6 +17,7 @@
  * Every element is independent, so the loops may run on several threads without changing a bit.
  */
 #include "mtgrad_nn.h"
+#include "internal.h" /* mtgradi_malloc & co. */
 
 #include <math.h>
 #include <stdarg.h>
@@ -123,13 +124,13 @@ mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_co
     if ((uint64_t)n > SIZE_MAX / sizeof(float) / 2)
         return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: n = %lld is too large", (long long)n);
 
-    mtgrad_optimizer *o = calloc(1, sizeof *o);
+    mtgrad_optimizer *o = mtgradi_calloc(1, sizeof *o);
     if (!o) return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory");
     o->c = *c;
     o->n = n;
     int need_m = c->kind != MTGRAD_OPTIM_SGD || c->momentum != 0.0;
-    if (need_m) o->m = calloc((size_t)n, sizeof(float));
-    if (c->kind != MTGRAD_OPTIM_SGD) o->v = calloc((size_t)n, sizeof(float));
+    if (need_m) o->m = mtgradi_calloc((size_t)n, sizeof(float));
+    if (c->kind != MTGRAD_OPTIM_SGD) o->v = mtgradi_calloc((size_t)n, sizeof(float));
     if ((need_m && !o->m) || (c->kind != MTGRAD_OPTIM_SGD && !o->v)) {
         mtgrad_optimizer_free(o);
         return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory for %lld moments", (long long)n);
@@ -511,7 +512,7 @@ mtgrad_status mtgrad_optimizer_load(mtgrad_optimizer *o, const void *buf, size_t
     size_t arrays = (size_t)n_arrays(o);
     float *tmp = NULL;
     if (arrays) {
-        tmp = malloc(arrays * (size_t)o->n * sizeof(float));
+        tmp = mtgradi_malloc(arrays * (size_t)o->n * sizeof(float));
         if (!tmp) return MTGRAD_E_NOMEM;
         if (!get_f32s(p + OPTIM_HEADER, tmp, (int64_t)arrays * o->n)) {
             free(tmp);
