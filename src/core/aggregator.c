@@ -448,27 +448,6 @@ static const unsigned char state_magic[8] = {'M', 'T', 'G', 'R', 'A', 'D', 'S', 
 #define STATE_VERSION 1u
 #define NAME_FIELD 32
 
-static uint32_t crc32_bytes(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xffffffffu;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 static uint64_t double_bits(double x)
 {
@@ -501,16 +480,16 @@ mtgrad_status mtgrad_aggregator_save(const mtgrad_aggregator *a, void *buf, size
     }
     unsigned char *p = buf;
     memcpy(p, state_magic, 8);
-    put_u64(p + 8, STATE_VERSION);
+    mtgradi_put_u64(p + 8, STATE_VERSION);
     memset(p + 16, 0, NAME_FIELD);
     memcpy(p + 16, a->m->name, strlen(a->m->name) < NAME_FIELD ? strlen(a->m->name) : NAME_FIELD - 1);
     size_t o = 16 + NAME_FIELD;
-    put_u64(p + o, (uint64_t)a->k), o += 8;
-    put_u64(p + o, (uint64_t)a->step), o += 8;
-    for (int i = 0; i < 4; i++) put_u64(p + o, a->rng.s[i]), o += 8;
-    put_u64(p + o, (uint64_t)a->n_state), o += 8;
-    for (size_t i = 0; i < a->n_state; i++) put_u64(p + o, double_bits(a->state[i])), o += 8;
-    put_u64(p + o, crc32_bytes(p, o));
+    mtgradi_put_u64(p + o, (uint64_t)a->k), o += 8;
+    mtgradi_put_u64(p + o, (uint64_t)a->step), o += 8;
+    for (int i = 0; i < 4; i++) mtgradi_put_u64(p + o, a->rng.s[i]), o += 8;
+    mtgradi_put_u64(p + o, (uint64_t)a->n_state), o += 8;
+    for (size_t i = 0; i < a->n_state; i++) mtgradi_put_u64(p + o, double_bits(a->state[i])), o += 8;
+    mtgradi_put_u64(p + o, mtgradi_crc32(p, o));
     *len = need;
     return MTGRAD_OK;
 }
@@ -523,15 +502,15 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
     const unsigned char *p = buf;
     if (len < state_bytes(0) || memcmp(p, state_magic, 8) != 0)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: not an mtgrad aggregator state (bad magic or too short)");
-    if (get_u64(p + 8) != STATE_VERSION)
+    if (mtgradi_get_u64(p + 8) != STATE_VERSION)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: state format version %llu, this library reads %u",
-                            (unsigned long long)get_u64(p + 8), STATE_VERSION);
+                            (unsigned long long)mtgradi_get_u64(p + 8), STATE_VERSION);
     char name[NAME_FIELD + 1];
     memcpy(name, p + 16, NAME_FIELD);
     name[NAME_FIELD] = '\0';
     size_t o = 16 + NAME_FIELD;
-    uint64_t k = get_u64(p + o);
-    uint64_t n_state = get_u64(p + o + 48);
+    uint64_t k = mtgradi_get_u64(p + o);
+    uint64_t n_state = mtgradi_get_u64(p + o + 48);
     if (strcmp(name, a->m->name) != 0)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: state of method '%s', this aggregator is %s", name, a->m->name);
     if (k != (uint64_t)a->k || n_state != a->n_state)
@@ -540,16 +519,16 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
     size_t need = state_bytes(a->n_state);
     if (len != need)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: %zu bytes, expected %zu", len, need);
-    if (crc32_bytes(p, need - 8) != get_u64(p + need - 8))
+    if (mtgradi_crc32(p, need - 8) != mtgradi_get_u64(p + need - 8))
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: CRC mismatch (corrupt state)");
-    if (get_u64(p + o + 8) > (uint64_t)INT64_MAX)
+    if (mtgradi_get_u64(p + o + 8) > (uint64_t)INT64_MAX)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: negative step count (corrupt state)");
     for (size_t i = 0; i < a->n_state; i++)
-        if (!isfinite(bits_double(get_u64(p + o + 56 + 8 * i))))
+        if (!isfinite(bits_double(mtgradi_get_u64(p + o + 56 + 8 * i))))
             return mtgradi_fail(a, MTGRAD_E_STATE, "load: state value %zu is not finite", i);
-    a->step = (int64_t)get_u64(p + o + 8);
-    for (int i = 0; i < 4; i++) a->rng.s[i] = get_u64(p + o + 16 + 8 * (size_t)i);
-    for (size_t i = 0; i < a->n_state; i++) a->state[i] = bits_double(get_u64(p + o + 56 + 8 * i));
+    a->step = (int64_t)mtgradi_get_u64(p + o + 8);
+    for (int i = 0; i < 4; i++) a->rng.s[i] = mtgradi_get_u64(p + o + 16 + 8 * (size_t)i);
+    for (size_t i = 0; i < a->n_state; i++) a->state[i] = bits_double(mtgradi_get_u64(p + o + 56 + 8 * i));
     a->draws_pending = 0;
     return MTGRAD_OK;
 }

@@ -156,6 +156,19 @@ struct mtgrad_aggregator {
     char err[MTGRADI_ERRLEN];
 };
 
+/* Saved-state fields (bytes.c): CRC-32 and little-endian u64. */
+uint32_t mtgradi_crc32(const unsigned char *p, size_t n);
+void mtgradi_put_u64(unsigned char *p, uint64_t v);
+uint64_t mtgradi_get_u64(const unsigned char *p);
+
+/* Write a message to err/errlen (snprintf semantics; err may be NULL) and return s. For code
+ * that reports into a caller's buffer rather than an aggregator (the engine). */
+mtgrad_status mtgradi_errmsg(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
 /* Seconds on a monotonic clock (clock.c). */
 double mtgradi_now(void);
 

@@ -1,6 +1,8 @@
 /* status.c — version, status strings, error recording, small shared helpers. */
 #include "internal.h"
 
+#include <stdarg.h>
+
 #include <stdio.h>
 
 int mtgrad_version_number(void) { return MTGRAD_VERSION_NUMBER; }
@@ -40,4 +42,15 @@ double mtgradi_clip_coef(double max_norm, double norm)
     if (!(max_norm > 0)) return 1.0;
     double coef = max_norm / (norm + 1e-6);
     return coef < 1.0 ? coef : 1.0;
+}
+
+mtgrad_status mtgradi_errmsg(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return s;
 }

@@ -15,22 +15,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static mtgrad_status fail(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-
-static mtgrad_status fail(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 /* Targets first, so that a bad label is reported as such rather than as a NaN loss. */
 static mtgrad_status check_targets(mtgrad_loss_kind kind, int64_t task, int64_t n, int64_t width,
@@ -39,11 +23,11 @@ static mtgrad_status check_targets(mtgrad_loss_kind kind, int64_t task, int64_t 
     for (int64_t s = 0; s < n; s++) {
         double y = t[s];
         if (kind == MTGRAD_LOSS_CE && !(y >= 0 && y < (double)width && y == floor(y)))
-            return fail(err, errlen, MTGRAD_E_INVAL,
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                         "task %lld, sample %lld: class index %g is not an integer in [0, %lld)",
                         (long long)task, (long long)s, y, (long long)width);
         if (kind == MTGRAD_LOSS_BCE && !(y >= 0 && y <= 1))
-            return fail(err, errlen, MTGRAD_E_INVAL,
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                         "task %lld, sample %lld: BCE target %g is not in [0, 1]", (long long)task,
                         (long long)s, y);
     }
@@ -98,7 +82,7 @@ mtgrad_status mtgradi_loss(mtgrad_loss_kind kind, int64_t task, int64_t n, int64
     *loss = sum * inv_n;
     if (!isfinite(*loss))
         /* fabs: a NaN's sign bit depends on the compiler (clang's 0·inf gives -nan), the message not */
-        return fail(err, errlen, MTGRAD_E_NONFINITE, "task %lld: the loss is %g", (long long)task,
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_NONFINITE, "task %lld: the loss is %g", (long long)task,
                     isnan(*loss) ? fabs(*loss) : *loss);
     return MTGRAD_OK;
 }

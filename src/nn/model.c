@@ -38,24 +38,8 @@ void mtgradi_blas_single_thread(void)
 static int nn_use_ref;
 void mtgradi_nn_use_ref(int on) { nn_use_ref = on != 0; }
 
-static mtgrad_status fail(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
 
-static mtgrad_status fail(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
-#define MFAIL(m, s, ...) fail((m)->err, sizeof (m)->err, s, __VA_ARGS__)
+#define MFAIL(m, s, ...) mtgradi_errmsg((m)->err, sizeof (m)->err, s, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ allocation */
 
@@ -141,24 +125,24 @@ static mtgrad_status parse_layer(char **f, int nf, mtgradi_layer *L, const where
     size_t t = 0, nk = sizeof kinds / sizeof kinds[0];
     while (t < nk && strcmp(kinds[t].name, f[0]) != 0) t++;
     if (t == nk)
-        return fail(err, errlen, MTGRAD_E_INVAL,
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                     WFMT ": unknown layer (linear, conv, maxpool, relu, dropout, dropout2d, "
                          "flatten)", WARG(w));
     if (nf < kinds[t].min_f || nf > kinds[t].max_f)
-        return fail(err, errlen, MTGRAD_E_INVAL, WFMT ": expected %s", WARG(w), kinds[t].usage);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, WFMT ": expected %s", WARG(w), kinds[t].usage);
     L->kind = kinds[t].kind;
     int64_t v[4] = {0, 0, 0, 0};
     if (L->kind == MTGRADI_LAYER_DROPOUT || L->kind == MTGRADI_LAYER_DROPOUT2D) {
         char *end;
         L->p = strtod(f[1], &end);
         if (end == f[1] || *end || !(L->p >= 0 && L->p <= 1))
-            return fail(err, errlen, MTGRAD_E_INVAL, WFMT ": P must be a number in [0, 1]", WARG(w));
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, WFMT ": P must be a number in [0, 1]", WARG(w));
         return MTGRAD_OK;
     }
     for (int i = 1; i < nf; i++) {
         v[i - 1] = parse_int(f[i], L->kind == MTGRADI_LAYER_CONV && i == 4);
         if (v[i - 1] < 0)
-            return fail(err, errlen, MTGRAD_E_INVAL,
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                         WFMT ": field %d ('%s') must be a %s integer no larger than %lld (%s)",
                         WARG(w), i + 1, f[i], i == 4 ? "non-negative" : "positive",
                         (long long)MAX_DIM, kinds[t].usage);
@@ -196,7 +180,7 @@ static mtgrad_status layer_shape(mtgradi_layer *L, int64_t c, int64_t h, int64_t
         g->c = c, g->h = h, g->w = w;
         if (L->kind == MTGRADI_LAYER_MAXPOOL) g->oc = c;
         if (h + 2 * g->pad < g->k || w + 2 * g->pad < g->k)
-            return fail(err, errlen, MTGRAD_E_INVAL,
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                         WFMT ": kernel %lld is larger than its input %lld x %lld%s", WARG(wh),
                         (long long)g->k, (long long)(h + 2 * g->pad), (long long)(w + 2 * g->pad),
                         g->pad ? " (padded)" : "");
@@ -207,7 +191,7 @@ static mtgrad_status layer_shape(mtgradi_layer *L, int64_t c, int64_t h, int64_t
             L->n_b = g->oc;
             L->n_w = smul3(g->oc, c, smul(g->k, g->k));
             if (smul3(smul(c, g->k), g->k, smul(g->oh, g->ow)) > MAX_DIM)
-                return fail(err, errlen, MTGRAD_E_INVAL, WFMT ": im2col columns too large",
+                return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, WFMT ": im2col columns too large",
                             WARG(wh));
         }
         break;
@@ -219,7 +203,7 @@ static mtgrad_status layer_shape(mtgradi_layer *L, int64_t c, int64_t h, int64_t
     default: break;
     }
     if (smul3(L->out_c, L->out_h, L->out_w) > MAX_DIM || L->n_w > MAX_DIM)
-        return fail(err, errlen, MTGRAD_E_INVAL, WFMT ": layer too large", WARG(wh));
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, WFMT ": layer too large", WARG(wh));
     return MTGRAD_OK;
 }
 
@@ -237,7 +221,7 @@ static mtgrad_status parse_stack(mtgrad_model *m, mtgradi_stack *st, const char 
     int64_t count = 1;
     for (const char *p = list; *p; p++) count += *p == ',';
     st->layer = model_alloc(m, count, sizeof *st->layer);
-    if (!st->layer) return fail(err, errlen, MTGRAD_E_NOMEM, "out of memory");
+    if (!st->layer) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "out of memory");
     const char *p = list;
     for (int64_t i = 0; i < count; i++) {
         size_t len = strcspn(p, ",");
@@ -245,13 +229,13 @@ static mtgrad_status parse_stack(mtgrad_model *m, mtgradi_stack *st, const char 
         where wh = {name, i, tok};
         if (len >= MAX_TOKEN) {
             snprintf(tok, sizeof tok, "%.20s...", p);
-            return fail(err, errlen, MTGRAD_E_INVAL, WFMT ": too long", WARG(&wh));
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, WFMT ": too long", WARG(&wh));
         }
         memcpy(tok, p, len);
         tok[len] = '\0';
         memcpy(copy, tok, len + 1);
         p += len + (p[len] == ',');
-        if (!len) return fail(err, errlen, MTGRAD_E_INVAL, "%s layer %lld is empty", name, (long long)i);
+        if (!len) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "%s layer %lld is empty", name, (long long)i);
         char *f[6];
         int nf = 0;
         for (char *q = copy; nf < 6;) {
@@ -420,24 +404,24 @@ static void init_params(mtgrad_model *m, uint64_t seed)
 static mtgrad_status check_spec(const mtgrad_model_spec *spec, char *err, size_t errlen)
 {
     if (spec->k < 1 || spec->k > MTGRAD_NN_MAX_TASKS)
-        return fail(err, errlen, MTGRAD_E_SHAPE, "k = %lld tasks; must be in [1, %d]",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "k = %lld tasks; must be in [1, %d]",
                     (long long)spec->k, MTGRAD_NN_MAX_TASKS);
     if (spec->max_batch < 1 || spec->max_batch > MAX_DIM)
-        return fail(err, errlen, MTGRAD_E_SHAPE, "max_batch = %lld; must be in [1, %lld]",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "max_batch = %lld; must be in [1, %lld]",
                     (long long)spec->max_batch, (long long)MAX_DIM);
     if (spec->in_c < 1 || spec->in_h < 1 || spec->in_w < 1 ||
         smul3(spec->in_c, spec->in_h, spec->in_w) > MAX_DIM)
-        return fail(err, errlen, MTGRAD_E_INVAL, "input shape %lld x %lld x %lld is not valid",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "input shape %lld x %lld x %lld is not valid",
                     (long long)spec->in_c, (long long)spec->in_h, (long long)spec->in_w);
-    if (!spec->trunk) return fail(err, errlen, MTGRAD_E_INVAL, "spec->trunk is NULL");
-    if (!*spec->trunk) return fail(err, errlen, MTGRAD_E_INVAL, "the trunk has no layers");
+    if (!spec->trunk) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "spec->trunk is NULL");
+    if (!*spec->trunk) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "the trunk has no layers");
     for (int64_t i = 0; i < spec->k; i++) {
         if (!spec->heads[i])
-            return fail(err, errlen, MTGRAD_E_INVAL, "head %lld's layer list is NULL (use \"\")",
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "head %lld's layer list is NULL (use \"\")",
                         (long long)i);
         if (spec->losses[i] != MTGRAD_LOSS_CE && spec->losses[i] != MTGRAD_LOSS_MSE &&
             spec->losses[i] != MTGRAD_LOSS_BCE)
-            return fail(err, errlen, MTGRAD_E_INVAL, "head %lld: unknown loss kind %d",
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "head %lld: unknown loss kind %d",
                         (long long)i, (int)spec->losses[i]);
     }
     return MTGRAD_OK;
@@ -459,25 +443,25 @@ static mtgrad_status build(mtgrad_model *m, const mtgrad_model_spec *spec, char 
         if (s != MTGRAD_OK) return s;
         int64_t width = m->stack[1 + i].out_size;
         if (m->loss[i] != MTGRAD_LOSS_CE && width != 1)
-            return fail(err, errlen, MTGRAD_E_INVAL,
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
                         "head %lld has %lld outputs; its %s loss needs exactly 1", (long long)i,
                         (long long)width, m->loss[i] == MTGRAD_LOSS_MSE ? "MSE" : "BCE");
     }
     if (lay_out_arena(m) != MTGRAD_OK || alloc_buffers(m) != MTGRAD_OK)
-        return fail(err, errlen, MTGRAD_E_NOMEM, "out of memory for the model's buffers");
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "out of memory for the model's buffers");
     return MTGRAD_OK;
 }
 
 mtgrad_status mtgrad_model_new(mtgrad_model **out, const mtgrad_model_spec *spec, uint64_t seed,
                                char *err, size_t errlen)
 {
-    if (!out) return fail(err, errlen, MTGRAD_E_INVAL, "out is NULL");
+    if (!out) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "out is NULL");
     *out = NULL;
-    if (!spec) return fail(err, errlen, MTGRAD_E_INVAL, "spec is NULL");
+    if (!spec) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "spec is NULL");
     mtgrad_status s = check_spec(spec, err, errlen);
     if (s != MTGRAD_OK) return s;
     mtgrad_model *m = mtgradi_calloc(1, sizeof *m);
-    if (!m) return fail(err, errlen, MTGRAD_E_NOMEM, "out of memory");
+    if (!m) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "out of memory");
     m->in_c = spec->in_c, m->in_h = spec->in_h, m->in_w = spec->in_w;
     m->k = spec->k;
     m->max_batch = spec->max_batch;

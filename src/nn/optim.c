@@ -43,16 +43,6 @@ struct mtgrad_optimizer {
 };
 
 
-static mtgrad_status fail(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return s;
-}
 
 mtgrad_optim_config mtgrad_optim_config_default(mtgrad_optim_kind kind)
 {
@@ -78,37 +68,37 @@ static int finite_nonneg(double x) { return isfinite(x) && x >= 0.0; }
 static mtgrad_status check_config(const mtgrad_optim_config *c, char *err, size_t errlen)
 {
     if (c->kind != MTGRAD_OPTIM_SGD && c->kind != MTGRAD_OPTIM_ADAM && c->kind != MTGRAD_OPTIM_ADAMW)
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: unknown kind %d", (int)c->kind);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: unknown kind %d", (int)c->kind);
     if (!isfinite(c->lr) || c->lr <= 0.0)
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: lr must be finite and > 0 (got %g)", c->lr);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: lr must be finite and > 0 (got %g)", c->lr);
     if (!finite_nonneg(c->weight_decay))
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: weight_decay must be finite and >= 0 (got %g)",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: weight_decay must be finite and >= 0 (got %g)",
                     c->weight_decay);
     if (c->kind == MTGRAD_OPTIM_SGD && !finite_nonneg(c->momentum))
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: momentum must be finite and >= 0 (got %g)",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: momentum must be finite and >= 0 (got %g)",
                     c->momentum);
     if (c->kind != MTGRAD_OPTIM_SGD) {
         if (!(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0))
-            return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: betas must lie in [0, 1) (got %g, %g)",
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: betas must lie in [0, 1) (got %g, %g)",
                         c->beta1, c->beta2);
         if (!isfinite(c->eps) || c->eps <= 0.0)
-            return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: eps must be finite and > 0 (got %g)", c->eps);
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: eps must be finite and > 0 (got %g)", c->eps);
     }
     if (c->n_milestones < 0 || c->n_milestones > MTGRAD_OPTIM_MAX_MILESTONES)
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: n_milestones must be in [0, %d] (got %lld)",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: n_milestones must be in [0, %d] (got %lld)",
                     MTGRAD_OPTIM_MAX_MILESTONES, (long long)c->n_milestones);
     for (int64_t i = 0; i < c->n_milestones; i++) {
         if (c->milestones[i] < 0)
-            return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: milestone %lld is negative", (long long)i);
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: milestone %lld is negative", (long long)i);
         if (i > 0 && c->milestones[i] < c->milestones[i - 1])
-            return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: milestones must be sorted (index %lld)",
+            return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: milestones must be sorted (index %lld)",
                         (long long)i);
     }
     if (c->step_size < 0)
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: step_size must be >= 0 (got %lld)",
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: step_size must be >= 0 (got %lld)",
                     (long long)c->step_size);
     if ((c->n_milestones > 0 || c->step_size > 0) && !(isfinite(c->gamma) && c->gamma > 0.0))
-        return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: gamma must be finite and > 0 (got %g)", c->gamma);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: gamma must be finite and > 0 (got %g)", c->gamma);
     return MTGRAD_OK;
 }
 
@@ -116,16 +106,16 @@ mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_co
                                    char *err, size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
-    if (!out || !c) return fail(err, errlen, MTGRAD_E_INVAL, "optimizer: NULL %s", out ? "config" : "out");
+    if (!out || !c) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: NULL %s", out ? "config" : "out");
     *out = NULL;
     mtgrad_status s = check_config(c, err, errlen);
     if (s != MTGRAD_OK) return s;
-    if (n < 1) return fail(err, errlen, MTGRAD_E_SHAPE, "optimizer: n must be >= 1 (got %lld)", (long long)n);
+    if (n < 1) return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "optimizer: n must be >= 1 (got %lld)", (long long)n);
     if ((uint64_t)n > SIZE_MAX / sizeof(float) / 2)
-        return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: n = %lld is too large", (long long)n);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: n = %lld is too large", (long long)n);
 
     mtgrad_optimizer *o = mtgradi_calloc(1, sizeof *o);
-    if (!o) return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory");
+    if (!o) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory");
     o->c = *c;
     o->n = n;
     int need_m = c->kind != MTGRAD_OPTIM_SGD || c->momentum != 0.0;
@@ -133,7 +123,7 @@ mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_co
     if (c->kind != MTGRAD_OPTIM_SGD) o->v = mtgradi_calloc((size_t)n, sizeof(float));
     if ((need_m && !o->m) || (c->kind != MTGRAD_OPTIM_SGD && !o->v)) {
         mtgrad_optimizer_free(o);
-        return fail(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory for %lld moments", (long long)n);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory for %lld moments", (long long)n);
     }
     mtgrad_optimizer_set_epoch(o, 0);
     *out = o;
@@ -416,27 +406,6 @@ static const unsigned char optim_magic[8] = {'M', 'T', 'G', 'R', 'A', 'D', 'O', 
 #define OPTIM_STATE_VERSION 1u
 #define OPTIM_HEADER 64
 
-static uint32_t crc32_bytes(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int b = 0; b < 8; b++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xffffffffu;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 static void put_f32s(unsigned char *p, const float *x, int64_t n)
 {
@@ -480,17 +449,17 @@ mtgrad_status mtgrad_optimizer_save(const mtgrad_optimizer *o, void *buf, size_t
     }
     unsigned char *p = buf;
     memcpy(p, optim_magic, 8);
-    put_u64(p + 8, OPTIM_STATE_VERSION);
-    put_u64(p + 16, (uint64_t)o->c.kind);
-    put_u64(p + 24, (uint64_t)o->n);
-    put_u64(p + 32, (uint64_t)o->step);
-    put_u64(p + 40, (uint64_t)o->epoch);
-    put_u64(p + 48, (uint64_t)o->has_buf);
-    put_u64(p + 56, n_arrays(o));
+    mtgradi_put_u64(p + 8, OPTIM_STATE_VERSION);
+    mtgradi_put_u64(p + 16, (uint64_t)o->c.kind);
+    mtgradi_put_u64(p + 24, (uint64_t)o->n);
+    mtgradi_put_u64(p + 32, (uint64_t)o->step);
+    mtgradi_put_u64(p + 40, (uint64_t)o->epoch);
+    mtgradi_put_u64(p + 48, (uint64_t)o->has_buf);
+    mtgradi_put_u64(p + 56, n_arrays(o));
     size_t off = OPTIM_HEADER;
     if (o->m) put_f32s(p + off, o->m, o->n), off += 4 * (size_t)o->n;
     if (o->v) put_f32s(p + off, o->v, o->n), off += 4 * (size_t)o->n;
-    put_u64(p + off, crc32_bytes(p, off));
+    mtgradi_put_u64(p + off, mtgradi_crc32(p, off));
     *len = need;
     return MTGRAD_OK;
 }
@@ -501,11 +470,11 @@ mtgrad_status mtgrad_optimizer_load(mtgrad_optimizer *o, const void *buf, size_t
     const unsigned char *p = buf;
     size_t need = optim_state_bytes(o);
     if (len < OPTIM_HEADER + 8 || memcmp(p, optim_magic, 8) != 0) return MTGRAD_E_STATE;
-    if (get_u64(p + 8) != OPTIM_STATE_VERSION) return MTGRAD_E_STATE;
-    if (get_u64(p + 16) != (uint64_t)o->c.kind || get_u64(p + 24) != (uint64_t)o->n) return MTGRAD_E_STATE;
-    if (get_u64(p + 56) != n_arrays(o) || len != need) return MTGRAD_E_STATE;
-    if (crc32_bytes(p, need - 8) != get_u64(p + need - 8)) return MTGRAD_E_STATE;
-    uint64_t step = get_u64(p + 32), epoch = get_u64(p + 40), has_buf = get_u64(p + 48);
+    if (mtgradi_get_u64(p + 8) != OPTIM_STATE_VERSION) return MTGRAD_E_STATE;
+    if (mtgradi_get_u64(p + 16) != (uint64_t)o->c.kind || mtgradi_get_u64(p + 24) != (uint64_t)o->n) return MTGRAD_E_STATE;
+    if (mtgradi_get_u64(p + 56) != n_arrays(o) || len != need) return MTGRAD_E_STATE;
+    if (mtgradi_crc32(p, need - 8) != mtgradi_get_u64(p + need - 8)) return MTGRAD_E_STATE;
+    uint64_t step = mtgradi_get_u64(p + 32), epoch = mtgradi_get_u64(p + 40), has_buf = mtgradi_get_u64(p + 48);
     if (step > INT64_MAX || epoch > INT64_MAX || has_buf > 1) return MTGRAD_E_STATE;
 
     /* Decode into scratch first so a bad value leaves the optimizer as it was. */
