@@ -3,36 +3,39 @@
  * can make the N-th allocation fail and check every path returns MTGRAD_E_NOMEM, leaks nothing
  * and leaves its object usable (tests/unit/test_alloc_fail.c, tests/eval/test_alloc_fail_nn.c).
  *
- * The failure control is a plain static counter: not thread-safe, meant only for single-threaded
- * tests. With it off (the default) the cost is one predictable branch and one increment.
+ * The counters are C11 atomics (relaxed): threads that create aggregators at the same time (the
+ * toy runs methods in parallel) must not race on them. Arming a failure is meant for
+ * single-threaded tests; with it off (the default) the cost is one atomic increment and a load.
  */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
-static long fail_after = -1; /* < 0: never fail; else successes left before one fails */
-static long alloc_count;     /* allocations attempted so far (failed ones included) */
+static _Atomic long fail_after = -1; /* < 0: never fail; else successes left before one fails */
+static _Atomic long alloc_count;     /* allocations attempted so far (failed ones included) */
 
 void mtgradi_alloc_fail_after(long n)
 {
-    fail_after = n;
+    atomic_store_explicit(&fail_after, n, memory_order_relaxed);
 }
 
 long mtgradi_alloc_count(void)
 {
-    return alloc_count;
+    return atomic_load_explicit(&alloc_count, memory_order_relaxed);
 }
 
 /* 1 if this allocation must fail (and the injection is then spent: one failure per arming). */
 static int inject(void)
 {
-    alloc_count++;
-    if (fail_after < 0) return 0;
-    if (fail_after == 0) {
-        fail_after = -1;
-        return 1;
+    atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
+    long left = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    while (left >= 0) {
+        long next = left == 0 ? -1 : left - 1;
+        if (atomic_compare_exchange_weak_explicit(&fail_after, &left, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return left == 0;
     }
-    fail_after--;
     return 0;
 }
 
