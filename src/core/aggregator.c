@@ -526,6 +526,11 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
     for (size_t i = 0; i < a->n_state; i++)
         if (!isfinite(bits_double(mtgradi_get_u64(p + o + 56 + 8 * i))))
             return mtgradi_fail(a, MTGRAD_E_STATE, "load: state value %zu is not finite", i);
+    /* xoshiro256** never leaves the all-zero state: it would draw 0 forever (and rejection
+     * sampling would never return); no saved generator can be in it. */
+    uint64_t any = 0;
+    for (int i = 0; i < 4; i++) any |= mtgradi_get_u64(p + o + 16 + 8 * (size_t)i);
+    if (any == 0) return mtgradi_fail(a, MTGRAD_E_STATE, "load: all-zero random generator state (corrupt state)");
     a->step = (int64_t)mtgradi_get_u64(p + o + 8);
     for (int i = 0; i < 4; i++) a->rng.s[i] = mtgradi_get_u64(p + o + 16 + 8 * (size_t)i);
     for (size_t i = 0; i < a->n_state; i++) a->state[i] = bits_double(mtgradi_get_u64(p + o + 56 + 8 * i));

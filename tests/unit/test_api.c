@@ -556,6 +556,21 @@ static void test_state_step_count(void)
     CHECK_FAIL(mtgrad_aggregator_load(a, buf, len), MTGRAD_E_STATE, mtgrad_aggregator_error(a),
                "negative step", check_usable(a, "negative step"));
     mtgrad_aggregator_free(a);
+
+    /* An all-zero generator state (found by fuzzing: pcgrad then drew task orders forever). */
+    a = make("pcgrad", K, NULL);
+    if (!a) return;
+    len = sizeof buf;
+    CHECK(mtgrad_aggregator_save(a, buf, &len) == MTGRAD_OK, "save pcgrad");
+    memset(buf + step_at + 8, 0, 32);
+    put_le64(buf + len - 8, crc32_ref(buf, len - 8));
+    CHECK(mtgrad_aggregator_load(a, buf, len) == MTGRAD_E_STATE &&
+              strstr(mtgrad_aggregator_error(a), "all-zero random generator") != NULL,
+          "zero RNG state refused: %s", mtgrad_aggregator_error(a));
+    double G2[K * 3], dir2[3];
+    for (int i = 0; i < K * 3; i++) G2[i] = 0.25 * i - 1;
+    CHECK(mtgrad_aggregate_f64(a, G2, K, 3, 3, NULL, dir2, NULL) == MTGRAD_OK, "pcgrad usable");
+    mtgrad_aggregator_free(a);
 }
 
 /* ------------------------------------------------------------------ small things */
