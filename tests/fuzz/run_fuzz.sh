@@ -72,7 +72,7 @@ for t in $TARGETS; do
     [ -f "tests/fuzz/$t.dict" ] && dict="-dict=tests/fuzz/$t.dict"
     start=$(date +%s)
     ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        "$B/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=20 \
+        "$B/fuzz_$t" -max_total_time="$SECONDS_PER" -print_final_stats=1 -timeout=20 ${FUZZ_SEED:+-seed=$FUZZ_SEED} \
         -rss_limit_mb=2048 -malloc_limit_mb=2048 -artifact_prefix="$B/artifacts/$t-" $dict \
         "$B/corpus/$t" "tests/fuzz/corpus/$t" > "$log" 2>&1
     rc=$?
