@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "internal.h"
+#include "alloc_sweep.h"
 #include "mtgrad_train.h"
 
 #include <stdint.h>
@@ -16,39 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static long total_swept;
-
-typedef struct path {
-    const char *name;
-    void (*prepare)(void *ctx);
-    mtgrad_status (*call)(void *ctx);
-    void (*done)(void *ctx, mtgrad_status s);
-} path;
-
-/* Counts the allocations of a successful call, then fails each in turn. Returns the count. */
-static long sweep(const path *p, void *ctx)
-{
-    if (p->prepare) p->prepare(ctx);
-    long a0 = mtgradi_alloc_count();
-    mtgrad_status s = p->call(ctx);
-    long n_total = mtgradi_alloc_count() - a0;
-    CHECK(s == MTGRAD_OK, "%s: the successful call returned %s", p->name, mtgrad_status_str(s));
-    p->done(ctx, s);
-    if (s != MTGRAD_OK) return 0;
-    for (long n = 0; n < n_total; n++) {
-        if (p->prepare) p->prepare(ctx);
-        mtgradi_alloc_fail_after(n);
-        s = p->call(ctx);
-        mtgradi_alloc_fail_after(-1);
-        CHECK(s == MTGRAD_E_NOMEM, "%s: allocation %ld of %ld failed, status %s", p->name, n,
-              n_total, mtgrad_status_str(s));
-        p->done(ctx, s);
-    }
-    total_swept += n_total;
-    printf("%-40s %3ld allocation sites swept\n", p->name, n_total);
-    return n_total;
-}
 
 /* ---------------------------------------------------------------- model */
 
@@ -219,6 +187,17 @@ static void step_hot_path(nn_ctx *c)
 /* ---------------------------------------------------------------- training runs */
 
 static char tmpdir[256];
+static char ck_path[512];          /* the one-epoch checkpoint a resumed run starts from */
+static unsigned char ck[1 << 20];
+static size_t ck_len;
+
+static void restore_checkpoint(void *ctx)
+{
+    (void)ctx;
+    FILE *f = fopen(ck_path, "wb");
+    CHECK(f && fwrite(ck, 1, ck_len, f) == ck_len, "restore the checkpoint");
+    if (f) fclose(f);
+}
 
 static void clear_dir(void)
 {
@@ -282,38 +261,19 @@ static void train_paths(nn_ctx *c)
     train_done(c, MTGRAD_OK);
     c->tc.resume = 1;
     c->tc.epochs = 2;
-    char saved[512];
-    snprintf(saved, sizeof saved, "%s/%s", tmpdir, MTGRAD_CHECKPOINT_FILE);
-    FILE *f = fopen(saved, "rb");
-    static unsigned char ck[1 << 20];
-    size_t ck_len = f ? fread(ck, 1, sizeof ck, f) : 0;
+    snprintf(ck_path, sizeof ck_path, "%s/%s", tmpdir, MTGRAD_CHECKPOINT_FILE);
+    FILE *f = fopen(ck_path, "rb");
+    ck_len = f ? fread(ck, 1, sizeof ck, f) : 0;
     if (f) fclose(f);
     CHECK(ck_len > 0 && ck_len < sizeof ck, "read the checkpoint back");
-    /* each resumed run rewrites the checkpoint; put the one-epoch file back before each */
-    c->state_len = ck_len;
     c->tc.resume = 1;
-    path p4 = {"train_run mmoe mgda, resume", NULL, train_call, train_done};
-    long n_total = 0;
-    {
-        long a0 = mtgradi_alloc_count();
-        mtgrad_status s = train_call(c);
-        n_total = mtgradi_alloc_count() - a0;
-        CHECK(s == MTGRAD_OK && c->r && c->r->resumed_epoch == 1, "resumed run");
-        train_done(c, s);
-        for (long n = 0; n < n_total; n++) {
-            f = fopen(saved, "wb");
-            CHECK(f && fwrite(ck, 1, ck_len, f) == ck_len, "restore the checkpoint");
-            if (f) fclose(f);
-            mtgradi_alloc_fail_after(n);
-            s = train_call(c);
-            mtgradi_alloc_fail_after(-1);
-            CHECK(s == MTGRAD_E_NOMEM, "%s: allocation %ld of %ld failed, status %s", p4.name, n,
-                  n_total, mtgrad_status_str(s));
-            train_done(c, s);
-        }
-        total_swept += n_total;
-        printf("%-40s %3ld allocation sites swept\n", p4.name, n_total);
-    }
+    restore_checkpoint(c);
+    mtgrad_status s = train_call(c);
+    CHECK(s == MTGRAD_OK && c->r && c->r->resumed_epoch == 1, "resumed run");
+    train_done(c, s);
+    /* each resumed run rewrites the checkpoint: put the one-epoch file back before each */
+    path p4 = {"train_run mmoe mgda, resume", restore_checkpoint, train_call, train_done};
+    sweep(&p4, c);
     clear_dir();
     rmdir(tmpdir);
 }

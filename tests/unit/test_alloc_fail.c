@@ -9,6 +9,7 @@
  * the Gram, update) must allocate nothing. Single-threaded: the injection counter is global. */
 #include "harness.h"
 #include "internal.h"
+#include "alloc_sweep.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -20,41 +21,6 @@
 
 static float G32[K * D];
 static double G64[K * D], LOSSES[K] = {1.0, 0.5, 2.0}, AFTER[K] = {0.9, 0.45, 1.8};
-static long total_swept;
-
-/* A path: prepare (not counted) sets up what the call needs, call is the swept call, done
- * checks the outcome (status s) and frees everything. */
-typedef struct path {
-    const char *name;
-    void (*prepare)(void *ctx);
-    mtgrad_status (*call)(void *ctx);
-    void (*done)(void *ctx, mtgrad_status s);
-} path;
-
-static void sweep(const path *p, void *ctx)
-{
-    if (p->prepare) p->prepare(ctx);
-    long a0 = mtgradi_alloc_count();
-    mtgrad_status s = p->call(ctx);
-    long n_total = mtgradi_alloc_count() - a0;
-    CHECK(s == MTGRAD_OK, "%s: the successful call returned %s", p->name, mtgrad_status_str(s));
-    p->done(ctx, s);
-    if (s != MTGRAD_OK) return;
-    for (long n = 0; n < n_total; n++) {
-        if (p->prepare) p->prepare(ctx);
-        long b0 = mtgradi_alloc_count();
-        mtgradi_alloc_fail_after(n);
-        s = p->call(ctx);
-        mtgradi_alloc_fail_after(-1);
-        CHECK(mtgradi_alloc_count() - b0 >= n + 1, "%s: allocation %ld was never reached", p->name,
-              n);
-        CHECK(s == MTGRAD_E_NOMEM, "%s: allocation %ld of %ld failed, status %s", p->name, n,
-              n_total, mtgrad_status_str(s));
-        p->done(ctx, s);
-    }
-    total_swept += n_total;
-    printf("%-40s %3ld allocation sites swept\n", p->name, n_total);
-}
 
 /* ---------------------------------------------------------------- aggregators */
 
