@@ -169,6 +169,13 @@ mtgrad_status mtgradi_errmsg(char *err, size_t errlen, mtgrad_status s, const ch
 #endif
     ;
 
+/* The same without a status, for code that sets a message and returns elsewhere. */
+void mtgradi_msg(char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Seconds on a monotonic clock (clock.c). */
 double mtgradi_now(void);
 

@@ -44,13 +44,24 @@ double mtgradi_clip_coef(double max_norm, double norm)
     return coef < 1.0 ? coef : 1.0;
 }
 
+static void vmsg(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+}
+
 mtgrad_status mtgradi_errmsg(char *err, size_t errlen, mtgrad_status s, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(err, errlen, fmt, ap);
+    va_end(ap);
     return s;
+}
+
+void mtgradi_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -21,15 +21,6 @@ static const mtgradi_bench_type *const registry[] = {
 };
 #define N_BENCH (sizeof registry / sizeof registry[0])
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 size_t mtgrad_bench_count(void) { return N_BENCH; }
 
 const char *mtgrad_bench_name(size_t i) { return i < N_BENCH ? registry[i]->name : NULL; }
@@ -59,7 +50,7 @@ static mtgrad_status parse_value(const char *bench, const mtgradi_bparam *p, con
 {
     char buf[64];
     if (len == 0 || len >= sizeof buf) {
-        set_err(err, errlen, "%s: parameter %s: missing or too long value", bench, p->name);
+        mtgradi_msg(err, errlen, "%s: parameter %s: missing or too long value", bench, p->name);
         return MTGRAD_E_INVAL;
     }
     memcpy(buf, text, len);
@@ -67,7 +58,7 @@ static mtgrad_status parse_value(const char *bench, const mtgradi_bparam *p, con
     if (p->type == MTGRADI_BP_CHOICE) {
         int idx = choice_index(p->choices, buf, len);
         if (idx < 0) {
-            set_err(err, errlen, "%s: parameter %s: '%s' is not one of %s", bench, p->name, buf,
+            mtgradi_msg(err, errlen, "%s: parameter %s: '%s' is not one of %s", bench, p->name, buf,
                     p->choices);
             return MTGRAD_E_INVAL;
         }
@@ -77,15 +68,15 @@ static mtgrad_status parse_value(const char *bench, const mtgradi_bparam *p, con
     char *end;
     double v = strtod(buf, &end);
     if (end == buf || *end != '\0' || !isfinite(v)) {
-        set_err(err, errlen, "%s: parameter %s: '%s' is not a number", bench, p->name, buf);
+        mtgradi_msg(err, errlen, "%s: parameter %s: '%s' is not a number", bench, p->name, buf);
         return MTGRAD_E_INVAL;
     }
     if (p->type == MTGRADI_BP_INT && v != floor(v)) {
-        set_err(err, errlen, "%s: parameter %s: '%s' is not an integer", bench, p->name, buf);
+        mtgradi_msg(err, errlen, "%s: parameter %s: '%s' is not an integer", bench, p->name, buf);
         return MTGRAD_E_INVAL;
     }
     if (v < p->lo || v > p->hi) {
-        set_err(err, errlen, "%s: parameter %s = %s is outside [%g, %g]", bench, p->name, buf,
+        mtgradi_msg(err, errlen, "%s: parameter %s = %s is outside [%g, %g]", bench, p->name, buf,
                 p->lo, p->hi);
         return MTGRAD_E_INVAL;
     }
@@ -107,7 +98,7 @@ mtgrad_status mtgradi_bparams_parse(const char *bench, const mtgradi_bparam *tab
         if (!item_end) item_end = p + strlen(p);
         const char *eq = memchr(p, '=', (size_t)(item_end - p));
         if (!eq) {
-            set_err(err, errlen, "%s: '%.*s' is not name=value", bench, (int)(item_end - p), p);
+            mtgradi_msg(err, errlen, "%s: '%.*s' is not name=value", bench, (int)(item_end - p), p);
             return MTGRAD_E_INVAL;
         }
         size_t nlen = (size_t)(eq - p);
@@ -116,12 +107,12 @@ mtgrad_status mtgradi_bparams_parse(const char *bench, const mtgradi_bparam *tab
         while (i < n && !(strlen(table[i].name) == nlen && strncmp(table[i].name, p, nlen) == 0))
             i++;
         if (i == n) {
-            set_err(err, errlen, "%s: unknown parameter '%.*s' (see its help)", bench, (int)nlen,
+            mtgradi_msg(err, errlen, "%s: unknown parameter '%.*s' (see its help)", bench, (int)nlen,
                     p);
             return MTGRAD_E_INVAL;
         }
         if (given[i]) {
-            set_err(err, errlen, "%s: parameter %s given twice", bench, table[i].name);
+            mtgradi_msg(err, errlen, "%s: parameter %s given twice", bench, table[i].name);
             return MTGRAD_E_INVAL;
         }
         given[i] = 1;
@@ -191,7 +182,7 @@ mtgrad_status mtgrad_bench_load(mtgrad_bench **out, const char *name, const char
 {
     if (err && errlen) err[0] = '\0';
     if (!out || !name) {
-        set_err(err, errlen, "bench: out and name must not be NULL");
+        mtgradi_msg(err, errlen, "bench: out and name must not be NULL");
         return MTGRAD_E_INVAL;
     }
     *out = NULL;
@@ -199,7 +190,7 @@ mtgrad_status mtgrad_bench_load(mtgrad_bench **out, const char *name, const char
     for (size_t i = 0; i < N_BENCH; i++)
         if (strcmp(registry[i]->name, name) == 0) t = registry[i];
     if (!t) {
-        set_err(err, errlen, "unknown benchmark '%s' (known: mmoe, multifashion, fashion-k)",
+        mtgradi_msg(err, errlen, "unknown benchmark '%s' (known: mmoe, multifashion, fashion-k)",
                 name);
         return MTGRAD_E_INVAL;
     }
@@ -209,7 +200,7 @@ mtgrad_status mtgrad_bench_load(mtgrad_bench **out, const char *name, const char
     if (s != MTGRAD_OK) return s;
     mtgrad_bench *b = mtgradi_calloc(1, sizeof *b);
     if (!b) {
-        set_err(err, errlen, "%s: out of memory", t->name);
+        mtgradi_msg(err, errlen, "%s: out of memory", t->name);
         return MTGRAD_E_NOMEM;
     }
     b->name = t->name;

@@ -41,15 +41,6 @@ static const char help[] =
 static const char *const class_names[10] = {"t-shirt", "trouser", "pullover", "dress", "coat",
                                             "sandal",  "shirt",   "sneaker",  "bag",   "boot"};
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Group of a class when the 10 classes are split into k contiguous groups. */
 static int64_t group_of(int64_t cls, int64_t k)
 {
@@ -70,14 +61,14 @@ static mtgrad_status load_split(mtgrad_dataset *ds, int train, int64_t n, int64_
     mtgrad_status s = mtgradi_fashion_load(&src, train, n, err, errlen);
     if (s != MTGRAD_OK) return s;
     if (src.n < n) {
-        set_err(err, errlen, "fashion-k: %lld %s images asked, the split has %lld",
+        mtgradi_msg(err, errlen, "fashion-k: %lld %s images asked, the split has %lld",
                 (long long)n, train ? "train" : "test", (long long)src.n);
         mtgradi_fashion_free(&src);
         return MTGRAD_E_INVAL;
     }
     s = mtgradi_dataset_alloc(ds, n, k, 1, MTGRADI_FASHION_SIDE, MTGRADI_FASHION_SIDE);
     if (s != MTGRAD_OK) {
-        set_err(err, errlen, "fashion-k: out of memory");
+        mtgradi_msg(err, errlen, "fashion-k: out of memory");
         mtgradi_fashion_free(&src);
         return s;
     }

@@ -49,15 +49,6 @@ static const char help[] =
     "model: trunk linear:113,relu; heads linear:8,relu,linear:1; MSE per task, metric MSE\n"
     "recipe: Adam lr 1e-3, batch 128, 20 epochs\n";
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* n orthonormal vectors of length d (rows of u), from Gaussian draws by modified Gram-Schmidt,
  * applied twice so that the cosines hold to rounding. */
 static void orthonormal(mtgradi_rng *r, int64_t n, int64_t d, double *u)
@@ -133,13 +124,13 @@ static mtgrad_status load(mtgrad_bench *b, const double *v, uint64_t seed, char 
     int64_t k = (int64_t)v[P_K], d = (int64_t)v[P_D], m = (int64_t)v[P_M];
     double p = v[P_P], c = v[P_C];
     if (k > 2 && p < 0) {
-        set_err(err, errlen, "mmoe: p = %g must be in [0, 1] when k > 2 (all pairs share one "
+        mtgradi_msg(err, errlen, "mmoe: p = %g must be in [0, 1] when k > 2 (all pairs share one "
                              "cosine)", p);
         return MTGRAD_E_INVAL;
     }
     int64_t nu = k == 2 ? 2 : k + 1;
     if (d < nu) {
-        set_err(err, errlen, "mmoe: d = %lld is too small for %lld orthogonal vectors",
+        mtgradi_msg(err, errlen, "mmoe: d = %lld is too small for %lld orthogonal vectors",
                 (long long)d, (long long)nu);
         return MTGRAD_E_INVAL;
     }
@@ -173,7 +164,7 @@ static mtgrad_status load(mtgrad_bench *b, const double *v, uint64_t seed, char 
     generate(&mm, mtgradi_data_stream_seed(seed, 2), &b->test);
     s = MTGRAD_OK;
 cleanup:
-    if (s == MTGRAD_E_NOMEM) set_err(err, errlen, "mmoe: out of memory");
+    if (s == MTGRAD_E_NOMEM) mtgradi_msg(err, errlen, "mmoe: out of memory");
     free(u);
     free(w);
     free(ab);

@@ -42,15 +42,6 @@ static const char help[] =
     "recipe: Adam lr 1e-3, weight_decay 0.01, batch 256, 10 epochs (Pareto-MTL trains 100;\n"
     "        10 fit a 2-core budget)\n";
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* Pixel-wise max of a 28 x 28 image into the canvas at (row, col). */
 static void place(float *canvas, const uint8_t *img, int64_t row, int64_t col)
 {
@@ -93,14 +84,14 @@ static mtgrad_status load_split(mtgrad_dataset *ds, int train, int64_t n, uint64
     mtgrad_status s = mtgradi_fashion_load(&src, train, 0, err, errlen);
     if (s != MTGRAD_OK) return s;
     if (2 * src.n < n) {
-        set_err(err, errlen, "multifashion: %lld %s composites asked, the split has %lld images",
+        mtgradi_msg(err, errlen, "multifashion: %lld %s composites asked, the split has %lld images",
                 (long long)n, train ? "train" : "test", (long long)src.n);
         mtgradi_fashion_free(&src);
         return MTGRAD_E_INVAL;
     }
     s = mtgradi_dataset_alloc(ds, n, 2, 1, SIDE, SIDE);
     if (s == MTGRAD_OK) compose(&src, mtgradi_data_stream_seed(seed, train ? 1 : 2), ds);
-    else set_err(err, errlen, "multifashion: out of memory");
+    else mtgradi_msg(err, errlen, "multifashion: out of memory");
     mtgradi_fashion_free(&src);
     return s;
 }

@@ -7,6 +7,7 @@
 #define MTGRAD_DATA_INTERNAL_H
 
 #include "mtgrad_nn.h"
+#include "internal.h" /* mtgradi_msg, mtgradi_malloc */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -25,15 +25,6 @@
 #define IDX_MAX_SIDE 65536
 #define IDX_CHUNK (1u << 20)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 const char *mtgradi_fashion_dir(void)
 {
     const char *d = getenv("MTGRAD_FASHION_DIR");
@@ -52,12 +43,12 @@ static int read_exact(gzFile f, void *buf, size_t len, const char *path, const c
         if (got < 0) {
             int zerr = 0;
             const char *msg = gzerror(f, &zerr);
-            set_err(err, errlen, "%s: corrupt file while reading the %s: %s", path, what,
+            mtgradi_msg(err, errlen, "%s: corrupt file while reading the %s: %s", path, what,
                     zerr == Z_ERRNO ? strerror(errno) : msg);
             return -1;
         }
         if (got == 0) {
-            set_err(err, errlen, "%s: truncated file: the %s stops after %zu of %zu bytes", path,
+            mtgradi_msg(err, errlen, "%s: truncated file: the %s stops after %zu of %zu bytes", path,
                     what, done, len);
             return -1;
         }
@@ -79,7 +70,7 @@ static mtgrad_status read_header(gzFile f, const char *path, int magic, int ndim
     if (read_exact(f, h, 4, path, "header", err, errlen) != 0) return MTGRAD_E_IO;
     uint32_t m = be32(h);
     if (m != (uint32_t)magic) {
-        set_err(err, errlen, "%s: not an IDX %s file (magic %u, expected %d)", path,
+        mtgradi_msg(err, errlen, "%s: not an IDX %s file (magic %u, expected %d)", path,
                 magic == MTGRADI_IDX_IMAGES ? "image" : "label", (unsigned)m, magic);
         return MTGRAD_E_IO;
     }
@@ -88,7 +79,7 @@ static mtgrad_status read_header(gzFile f, const char *path, int magic, int ndim
         dims[i] = (int64_t)be32(h + 4 * i);
         int64_t cap = i == 0 ? MTGRADI_IDX_MAX_ITEMS : IDX_MAX_SIDE;
         if (dims[i] < 1 || dims[i] > cap) {
-            set_err(err, errlen, "%s: implausible size %lld in dimension %d of the header", path,
+            mtgradi_msg(err, errlen, "%s: implausible size %lld in dimension %d of the header", path,
                     (long long)dims[i], i);
             return MTGRAD_E_IO;
         }
@@ -100,7 +91,7 @@ mtgrad_status mtgradi_idx_read(const char *path, int magic, int64_t max_items, i
                                uint8_t **data, char *err, size_t errlen)
 {
     if (!path || !dims || !data || (magic != MTGRADI_IDX_IMAGES && magic != MTGRADI_IDX_LABELS)) {
-        set_err(err, errlen, "idx: bad arguments");
+        mtgradi_msg(err, errlen, "idx: bad arguments");
         return MTGRAD_E_INVAL;
     }
     *data = NULL;
@@ -108,7 +99,7 @@ mtgrad_status mtgradi_idx_read(const char *path, int magic, int64_t max_items, i
     errno = 0;
     gzFile f = gzopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "cannot open %s: %s", path,
+        mtgradi_msg(err, errlen, "cannot open %s: %s", path,
                 errno ? strerror(errno) : "out of memory");
         return errno ? MTGRAD_E_IO : MTGRAD_E_NOMEM;
     }
@@ -119,7 +110,7 @@ mtgrad_status mtgradi_idx_read(const char *path, int magic, int64_t max_items, i
         for (int i = 1; i < ndims; i++) bytes *= (size_t)dims[i]; /* bounded: < 2^63 */
         *data = mtgradi_malloc(bytes ? bytes : 1);
         if (!*data) {
-            set_err(err, errlen, "%s: out of memory for %zu bytes", path, bytes);
+            mtgradi_msg(err, errlen, "%s: out of memory for %zu bytes", path, bytes);
             s = MTGRAD_E_NOMEM;
         } else if (read_exact(f, *data, bytes, path, "data", err, errlen) != 0) {
             s = MTGRAD_E_IO;
@@ -149,12 +140,12 @@ static mtgrad_status fashion_path(char *path, size_t len, int train, const char 
     int w = snprintf(path, len, "%s/%s-%s-ubyte.gz", mtgradi_fashion_dir(),
                      train ? "train" : "t10k", kind);
     if (w < 0 || (size_t)w >= len) {
-        set_err(err, errlen, "fashion-mnist: directory name too long: %s", mtgradi_fashion_dir());
+        mtgradi_msg(err, errlen, "fashion-mnist: directory name too long: %s", mtgradi_fashion_dir());
         return MTGRAD_E_IO;
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "Fashion-MNIST not found: cannot open %s (%s); %s", path,
+        mtgradi_msg(err, errlen, "Fashion-MNIST not found: cannot open %s (%s); %s", path,
                 strerror(errno), FASHION_HINT);
         return MTGRAD_E_IO;
     }
@@ -175,7 +166,7 @@ mtgrad_status mtgradi_fashion_load(mtgradi_fashion *out, int train, int64_t max_
     int64_t idims[3], ldims[1];
     s = mtgradi_idx_read(ipath, MTGRADI_IDX_IMAGES, max_items, idims, &out->images, err, errlen);
     if (s == MTGRAD_OK && (idims[1] != MTGRADI_FASHION_SIDE || idims[2] != MTGRADI_FASHION_SIDE)) {
-        set_err(err, errlen, "%s: images are %lld x %lld, expected 28 x 28", ipath,
+        mtgradi_msg(err, errlen, "%s: images are %lld x %lld, expected 28 x 28", ipath,
                 (long long)idims[1], (long long)idims[2]);
         s = MTGRAD_E_IO;
     }
@@ -183,13 +174,13 @@ mtgrad_status mtgradi_fashion_load(mtgradi_fashion *out, int train, int64_t max_
         s = mtgradi_idx_read(lpath, MTGRADI_IDX_LABELS, max_items, ldims, &out->labels, err,
                              errlen);
     if (s == MTGRAD_OK && ldims[0] != idims[0]) {
-        set_err(err, errlen, "%s has %lld labels for %lld images", lpath, (long long)ldims[0],
+        mtgradi_msg(err, errlen, "%s has %lld labels for %lld images", lpath, (long long)ldims[0],
                 (long long)idims[0]);
         s = MTGRAD_E_IO;
     }
     for (int64_t i = 0; s == MTGRAD_OK && i < ldims[0]; i++) {
         if (out->labels[i] > 9) {
-            set_err(err, errlen, "%s: label %d of item %lld is not a class 0..9", lpath,
+            mtgradi_msg(err, errlen, "%s: label %d of item %lld is not a class 0..9", lpath,
                     out->labels[i], (long long)i);
             s = MTGRAD_E_IO;
         }

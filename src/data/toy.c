@@ -15,6 +15,7 @@
  * agree to plotting accuracy, and double makes the runs reproducible across machines).
  */
 #include "mtgrad_nn.h"
+#include "internal.h" /* mtgradi_msg */
 
 #include <math.h>
 #include <stdarg.h>
@@ -24,15 +25,6 @@
 
 #define TOY_LOWER 0.000005
 #define TOY_LOSS_FLOOR (-21.0) /* below every value of L1 and L2 (they are >= -20) */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Scale of task 1's loss in a setting; 0 for an unknown setting. */
 static double task1_scale(int setting)
@@ -177,19 +169,19 @@ static mtgrad_status check_run_args(const char *method, int setting, const doubl
                                     size_t errlen)
 {
     if (!method || !start) {
-        set_err(err, errlen, "toy: method and start must not be NULL");
+        mtgradi_msg(err, errlen, "toy: method and start must not be NULL");
         return MTGRAD_E_INVAL;
     }
     if (setting != 0 && setting != 1) {
-        set_err(err, errlen, "toy: setting %d is unknown (0 = CAGrad, 1 = Nash-MTL)", setting);
+        mtgradi_msg(err, errlen, "toy: setting %d is unknown (0 = CAGrad, 1 = Nash-MTL)", setting);
         return MTGRAD_E_INVAL;
     }
     if (!isfinite(start[0]) || !isfinite(start[1]) || !isfinite(lr)) {
-        set_err(err, errlen, "toy: start and lr must be finite");
+        mtgradi_msg(err, errlen, "toy: start and lr must be finite");
         return MTGRAD_E_INVAL;
     }
     if (traj && stride < 1) {
-        set_err(err, errlen, "toy: stride %lld must be >= 1", (long long)stride);
+        mtgradi_msg(err, errlen, "toy: stride %lld must be >= 1", (long long)stride);
         return MTGRAD_E_INVAL;
     }
     return MTGRAD_OK;
@@ -216,7 +208,7 @@ mtgrad_status mtgrad_toy_run(const char *method, const char *params, int setting
     mtgrad_aggregator *agg = NULL;
     s = mtgrad_aggregator_new(&agg, method, 2, params, aerr, sizeof aerr);
     if (s != MTGRAD_OK) {
-        set_err(err, errlen, "toy: %s", aerr);
+        mtgradi_msg(err, errlen, "toy: %s", aerr);
         return s;
     }
     unsigned flags = mtgrad_method_flags(mtgrad_aggregator_method(agg));
@@ -237,14 +229,14 @@ mtgrad_status mtgrad_toy_run(const char *method, const char *params, int setting
         shifted(L, s1, Ls);
         s = mtgrad_aggregate_f64(agg, G, 2, 2, 2, want_losses ? Ls : NULL, d, NULL);
         if (!status_usable(s)) {
-            set_err(err, errlen, "toy: %s at step %lld, theta (%g, %g): %s", method,
+            mtgradi_msg(err, errlen, "toy: %s at step %lld, theta (%g, %g): %s", method,
                     (long long)t, theta[0], theta[1], mtgrad_aggregator_error(agg));
             break;
         }
         s = MTGRAD_OK;
         if (!isfinite(d[0]) || !isfinite(d[1])) {
             s = MTGRAD_E_NONFINITE;
-            set_err(err, errlen, "toy: %s gave a non-finite direction at step %lld", method,
+            mtgradi_msg(err, errlen, "toy: %s gave a non-finite direction at step %lld", method,
                     (long long)t);
             break;
         }
@@ -254,7 +246,7 @@ mtgrad_status mtgrad_toy_run(const char *method, const char *params, int setting
             shifted(L, s1, Ls);
             s = mtgrad_aggregator_update(agg, Ls, 2);
             if (s != MTGRAD_OK) {
-                set_err(err, errlen, "toy: %s update at step %lld: %s", method, (long long)t,
+                mtgradi_msg(err, errlen, "toy: %s update at step %lld: %s", method, (long long)t,
                         mtgrad_aggregator_error(agg));
                 break;
             }

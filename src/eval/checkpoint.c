@@ -23,15 +23,6 @@
 #define CKPT_VERSION 1u
 #define CKPT_ENDIAN 0x01020304u
 
-void mtgradi_eval_msg(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 uint64_t mtgradi_ckpt_hash(const char *s)
 {
     uint64_t h = 14695981039346656037ull;
@@ -152,12 +143,12 @@ mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckp
     uint32_t version = 0, endian = 0, cl = 0, crc;
     uint64_t hash = 0, ol = 0, al = 0;
     if (len < 8 + 4 + 4 + 4 || !get(p, len, &pos, magic, 8) || memcmp(magic, CKPT_MAGIC, 8) != 0) {
-        mtgradi_eval_msg(err, errlen, "%s is not an mtgrad checkpoint (bad magic)", path);
+        mtgradi_msg(err, errlen, "%s is not an mtgrad checkpoint (bad magic)", path);
         return MTGRAD_E_STATE;
     }
     if (!get(p, len, &pos, &version, 4) || version != CKPT_VERSION ||
         !get(p, len, &pos, &endian, 4) || endian != CKPT_ENDIAN) {
-        mtgradi_eval_msg(err, errlen,
+        mtgradi_msg(err, errlen,
                          "%s: checkpoint version or byte order not supported (this build "
                          "reads version %u, native byte order)", path, CKPT_VERSION);
         return MTGRAD_E_STATE;
@@ -165,7 +156,7 @@ mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckp
     /* the CRC covers everything: check it before trusting any length field */
     memcpy(&crc, p + len - 4, 4);
     if ((uint32_t)crc32_z(0L, p, len - 4) != crc) {
-        mtgradi_eval_msg(err, errlen, "%s: checkpoint is corrupt (CRC32 mismatch)", path);
+        mtgradi_msg(err, errlen, "%s: checkpoint is corrupt (CRC32 mismatch)", path);
         return MTGRAD_E_STATE;
     }
     len -= 4;
@@ -184,11 +175,11 @@ mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckp
     c->curves = get_copy(p, len, &pos, (uint64_t)(c->epoch * c->curve_cols) * sizeof(double), &bad);
     if (!bad && pos != len) bad = 1;
     if (bad == 2) {
-        mtgradi_eval_msg(err, errlen, "%s: out of memory reading the checkpoint", path);
+        mtgradi_msg(err, errlen, "%s: out of memory reading the checkpoint", path);
         return MTGRAD_E_NOMEM;
     }
     if (bad) {
-        mtgradi_eval_msg(err, errlen, "%s: checkpoint is inconsistent (bad lengths)", path);
+        mtgradi_msg(err, errlen, "%s: checkpoint is inconsistent (bad lengths)", path);
         return MTGRAD_E_STATE;
     }
     return MTGRAD_OK;
@@ -242,28 +233,28 @@ mtgrad_status mtgradi_ckpt_write(const char *dir, const mtgradi_ckpt *c, char *e
     char path[4096], tmp[4096];
     if (!join(path, sizeof path, dir, MTGRAD_CHECKPOINT_FILE) ||
         !join(tmp, sizeof tmp, dir, MTGRAD_CHECKPOINT_FILE ".tmp")) {
-        mtgradi_eval_msg(err, errlen, "checkpoint directory name too long");
+        mtgradi_msg(err, errlen, "checkpoint directory name too long");
         return MTGRAD_E_INVAL;
     }
     buf b = {0};
     serialise(&b, c);
     if (b.oom) {
         free(b.p);
-        mtgradi_eval_msg(err, errlen, "out of memory writing the checkpoint");
+        mtgradi_msg(err, errlen, "out of memory writing the checkpoint");
         return MTGRAD_E_NOMEM;
     }
     mtgrad_status st = MTGRAD_OK;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || write_all(fd, b.p, b.len) != 0 || fsync(fd) != 0) {
-        mtgradi_eval_msg(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        mtgradi_msg(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         st = MTGRAD_E_IO;
     }
     if (fd >= 0 && close(fd) != 0 && st == MTGRAD_OK) {
-        mtgradi_eval_msg(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        mtgradi_msg(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         st = MTGRAD_E_IO;
     }
     if (st == MTGRAD_OK && rename(tmp, path) != 0) {
-        mtgradi_eval_msg(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        mtgradi_msg(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
         st = MTGRAD_E_IO;
     }
     if (st != MTGRAD_OK) unlink(tmp);
@@ -279,13 +270,13 @@ mtgrad_status mtgradi_ckpt_read(const char *dir, mtgradi_ckpt *c, int *missing, 
     memset(c, 0, sizeof *c);
     *missing = 0;
     if (!join(path, sizeof path, dir, MTGRAD_CHECKPOINT_FILE)) {
-        mtgradi_eval_msg(err, errlen, "checkpoint directory name too long");
+        mtgradi_msg(err, errlen, "checkpoint directory name too long");
         return MTGRAD_E_INVAL;
     }
     FILE *f = fopen(path, "rb");
     if (!f) {
         *missing = errno == ENOENT;
-        mtgradi_eval_msg(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        mtgradi_msg(err, errlen, "cannot open %s: %s", path, strerror(errno));
         return MTGRAD_E_IO;
     }
     unsigned char *p = NULL;
@@ -306,10 +297,10 @@ mtgrad_status mtgradi_ckpt_read(const char *dir, mtgradi_ckpt *c, int *missing, 
         if (r == 0) break;
     }
     if (st == MTGRAD_OK && ferror(f)) {
-        mtgradi_eval_msg(err, errlen, "cannot read %s", path);
+        mtgradi_msg(err, errlen, "cannot read %s", path);
         st = MTGRAD_E_IO;
     } else if (st == MTGRAD_E_NOMEM) {
-        mtgradi_eval_msg(err, errlen, "out of memory reading %s", path);
+        mtgradi_msg(err, errlen, "out of memory reading %s", path);
     }
     fclose(f);
     if (st == MTGRAD_OK) st = mtgradi_ckpt_parse(p, len, c, path, err, errlen);

@@ -4,16 +4,11 @@
 #define MTGRAD_EVAL_INTERNAL_H
 
 #include "mtgrad_train.h"
+#include "internal.h" /* mtgradi_msg */
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* snprintf into err (may be NULL). */
-void mtgradi_eval_msg(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 /* Mean loss and metric per model task on the first `limit` samples (0 = all) of ds, in eval
  * mode, batches of the model's max_batch. Model task i reads benchmark task task0 + i.

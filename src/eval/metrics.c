@@ -119,7 +119,7 @@ mtgrad_status mtgradi_eval_evaluate(mtgrad_model *m, const mtgrad_dataset *ds, i
         double l[MTGRAD_NN_MAX_TASKS];
         mtgrad_status st = mtgrad_model_forward(m, xbuf, ybuf, n, 0, l);
         if (st != MTGRAD_OK) {
-            mtgradi_eval_msg(err, errlen, "evaluation: forward pass on test samples %lld..%lld: %s",
+            mtgradi_msg(err, errlen, "evaluation: forward pass on test samples %lld..%lld: %s",
                         (long long)s, (long long)(s + n - 1), mtgrad_status_str(st));
             return st;
         }

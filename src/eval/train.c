@@ -104,16 +104,16 @@ static void shuffle(int64_t *perm, int64_t n, uint64_t seed, int64_t epoch)
 static mtgrad_status check_config(const mtgrad_train_config *c, char *err, size_t errlen)
 {
     if (!c->bench || !c->method) {
-        mtgradi_eval_msg(err, errlen, "train: bench and method must be set");
+        mtgradi_msg(err, errlen, "train: bench and method must be set");
         return MTGRAD_E_INVAL;
     }
     if (c->epochs < 0 || c->batch < 0 || c->limit_train < 0 || c->limit_test < 0 ||
         c->stl_task < -1) {
-        mtgradi_eval_msg(err, errlen, "train: epochs, batch and limits must be >= 0, stl_task >= -1");
+        mtgradi_msg(err, errlen, "train: epochs, batch and limits must be >= 0, stl_task >= -1");
         return MTGRAD_E_INVAL;
     }
     if (c->resume && !c->out_dir) {
-        mtgradi_eval_msg(err, errlen, "train: resume needs an output directory");
+        mtgradi_msg(err, errlen, "train: resume needs an output directory");
         return MTGRAD_E_INVAL;
     }
     return MTGRAD_OK;
@@ -148,7 +148,7 @@ static mtgrad_status make_model(run *R, char *err, size_t errlen)
     mtgrad_model_spec spec = mtgrad_bench_model(R->b);
     int64_t bk = spec.k;
     if (R->c->stl_task >= bk) {
-        mtgradi_eval_msg(err, errlen, "train: stl_task %lld, but %s has %lld tasks",
+        mtgradi_msg(err, errlen, "train: stl_task %lld, but %s has %lld tasks",
                          (long long)R->c->stl_task, mtgrad_bench_loaded_name(R->b), (long long)bk);
         return MTGRAD_E_INVAL;
     }
@@ -166,7 +166,7 @@ static mtgrad_status make_model(run *R, char *err, size_t errlen)
     R->in = mtgrad_model_input_size(R->m);
     int64_t want = R->tr->in_c * R->tr->in_h * R->tr->in_w;
     if (R->in != want || R->tr->k != bk || R->te->k != bk) {
-        mtgradi_eval_msg(err, errlen, "train: the model reads %lld inputs, the data has %lld",
+        mtgradi_msg(err, errlen, "train: the model reads %lld inputs, the data has %lld",
                          (long long)R->in, (long long)want);
         return MTGRAD_E_SHAPE;
     }
@@ -182,7 +182,7 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
                      c->seed & (((uint64_t)1 << 53) - 1), c->method_params && *c->method_params ? "," : "",
                      c->method_params ? c->method_params : "");
     if (w < 0 || (size_t)w >= sizeof params) {
-        mtgradi_eval_msg(err, errlen, "train: method parameters too long");
+        mtgradi_msg(err, errlen, "train: method parameters too long");
         return MTGRAD_E_INVAL;
     }
     mtgrad_recipe rec = mtgrad_bench_recipe(R->b);
@@ -196,7 +196,7 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
      * would let a checkpoint of other parameters be resumed, so fail instead. */
     st = canonical_params(c->method, R->k, params, canon, sizeof canon);
     if (st != MTGRAD_OK) {
-        mtgradi_eval_msg(err, errlen, "train: cannot read back the method's parameters: %s",
+        mtgradi_msg(err, errlen, "train: cannot read back the method's parameters: %s",
                          mtgrad_status_str(st));
         return st;
     }
@@ -299,7 +299,7 @@ static mtgrad_status save_checkpoint(run *R, int64_t epochs_done, char *err, siz
         for (int64_t e = 0; e < epochs_done; e++) pack_row(R->r, e, c.curves + e * c.curve_cols);
         st = mtgradi_ckpt_write(R->c->out_dir, &c, err, errlen);
     } else {
-        mtgradi_eval_msg(err, errlen, "checkpoint: cannot save the optimizer or method state: %s",
+        mtgradi_msg(err, errlen, "checkpoint: cannot save the optimizer or method state: %s",
                          mtgrad_status_str(st));
     }
     free(c.optim);
@@ -328,21 +328,21 @@ static mtgrad_status restore(run *R, const mtgradi_ckpt *c, char *err, size_t er
     if (strcmp(c->config, R->config) != 0) {
         char why[1024];
         config_diff(c->config, R->config, why, sizeof why);
-        mtgradi_eval_msg(err, errlen,
+        mtgradi_msg(err, errlen,
                          "cannot resume from %s/%s: it was written for another configuration (%s)",
                          R->c->out_dir, MTGRAD_CHECKPOINT_FILE, why);
         return MTGRAD_E_STATE;
     }
     if (c->k != R->k || c->n_params != mtgrad_model_num_params(R->m) ||
         c->curve_cols != CURVE_COLS(R->k)) {
-        mtgradi_eval_msg(err, errlen, "cannot resume: the checkpoint's model has other shapes");
+        mtgradi_msg(err, errlen, "cannot resume: the checkpoint's model has other shapes");
         return MTGRAD_E_STATE;
     }
     mtgrad_status st = mtgrad_optimizer_load(mtgrad_mtl_step_optimizer(R->s), c->optim, c->optim_len);
     if (st == MTGRAD_OK)
         st = mtgrad_aggregator_load(mtgrad_mtl_step_aggregator(R->s), c->agg, c->agg_len);
     if (st != MTGRAD_OK) {
-        mtgradi_eval_msg(err, errlen, "cannot resume: the checkpoint's optimizer or method state "
+        mtgradi_msg(err, errlen, "cannot resume: the checkpoint's optimizer or method state "
                          "does not load (%s)", mtgrad_status_str(st));
         return st == MTGRAD_E_NOMEM ? st : MTGRAD_E_STATE; /* memory is not the file's fault */
     }
@@ -369,7 +369,7 @@ static mtgrad_status resume_or_start(run *R, char *err, size_t errlen)
     }
     int64_t rows = have && c.epoch > R->epochs ? c.epoch : R->epochs;
     mtgrad_status st = alloc_result(R, rows);
-    if (st != MTGRAD_OK) mtgradi_eval_msg(err, errlen, "train: out of memory");
+    if (st != MTGRAD_OK) mtgradi_msg(err, errlen, "train: out of memory");
     if (st == MTGRAD_OK && have) st = restore(R, &c, err, errlen);
     mtgradi_ckpt_free(&c);
     return st;
@@ -416,7 +416,7 @@ static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
 {
     mtgrad_status st = mtgrad_mtl_step_begin_epoch(R->s, e);
     if (st != MTGRAD_OK) {
-        mtgradi_eval_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
+        mtgradi_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
         return st;
     }
     shuffle(R->perm, R->ntrain, R->c->seed, e);
@@ -428,7 +428,7 @@ static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
         double L[MTGRAD_NN_MAX_TASKS], t[MTGRAD_TIME_COUNT];
         st = mtgrad_mtl_step_run(R->s, R->xb, R->yb, n, L, t);
         if (st != MTGRAD_OK) {
-            mtgradi_eval_msg(err, errlen, "epoch %lld, step %lld: %s", (long long)e,
+            mtgradi_msg(err, errlen, "epoch %lld, step %lld: %s", (long long)e,
                              (long long)step, mtgrad_mtl_step_error(R->s));
             return st;
         }
@@ -441,7 +441,7 @@ static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
     for (int64_t i = 0; i < R->k; i++) mean[i] = lsum[i] / (double)R->ntrain;
     st = mtgrad_mtl_step_end_epoch(R->s, mean);
     if (st != MTGRAD_OK)
-        mtgradi_eval_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
+        mtgradi_msg(err, errlen, "epoch %lld: %s", (long long)e, mtgrad_mtl_step_error(R->s));
     R->r->lr[e] = mtgrad_optimizer_lr(mtgrad_mtl_step_optimizer(R->s));
     return st;
 }
@@ -483,7 +483,7 @@ mtgrad_status mtgrad_train_run_bench(const mtgrad_bench *b, const mtgrad_train_c
 {
     if (out) *out = NULL;
     if (!b || !c || !out) {
-        mtgradi_eval_msg(err, errlen, "train: bench, config and out must not be NULL");
+        mtgradi_msg(err, errlen, "train: bench, config and out must not be NULL");
         return MTGRAD_E_INVAL;
     }
     mtgrad_status st = check_config(c, err, errlen);
@@ -501,7 +501,7 @@ mtgrad_status mtgrad_train_run_bench(const mtgrad_bench *b, const mtgrad_train_c
     R.ntrain = c->limit_train > 0 && c->limit_train < R.tr->n ? c->limit_train : R.tr->n;
     R.ntest = c->limit_test > 0 && c->limit_test < R.te->n ? c->limit_test : R.te->n;
     if (R.batch < 1 || R.ntrain < 1 || R.ntest < 1) {
-        mtgradi_eval_msg(err, errlen, "train: batch, training and test sets must be non-empty");
+        mtgradi_msg(err, errlen, "train: batch, training and test sets must be non-empty");
         return MTGRAD_E_INVAL;
     }
     mtgrad_nn_set_threads(c->threads);
@@ -528,7 +528,7 @@ mtgrad_status mtgrad_train_run(const mtgrad_train_config *c, mtgrad_train_result
 {
     if (out) *out = NULL;
     if (!c || !out) {
-        mtgradi_eval_msg(err, errlen, "train: config and out must not be NULL");
+        mtgradi_msg(err, errlen, "train: config and out must not be NULL");
         return MTGRAD_E_INVAL;
     }
     mtgrad_status st = check_config(c, err, errlen);
