@@ -18,20 +18,21 @@ ratio helper/plain.
 """
 import argparse
 import copy
-import math
 import os
 import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "python", "tests"))  # the plain two-task weights
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import mtgrad  # noqa: E402
 import mtgrad.torch  # noqa: E402
+from two_task_reference import REFERENCES  # noqa: E402
 
 
 class Net(torch.nn.Module):
@@ -52,61 +53,11 @@ class Net(torch.nn.Module):
 # ---------------------------------------------------------------- plain PyTorch, k = 2
 
 
-def _segment_min(fprime):
-    if fprime(0.0) >= 0:
-        return 0.0
-    if fprime(1.0) <= 0:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (lo, mid) if fprime(mid) > 0 else (mid, hi)
-    return 0.5 * (lo + hi)
-
-
-def _q(M, t):
-    return t * t * M[0, 0] + 2 * t * (1 - t) * M[0, 1] + (1 - t) ** 2 * M[1, 1]
-
-
-def _dq(M, t):
-    return 2 * t * M[0, 0] + 2 * (1 - 2 * t) * M[0, 1] - 2 * (1 - t) * M[1, 1]
-
-
-def mgda_w(M):
-    a, b, c = M[0, 0], M[0, 1], M[1, 1]
-    t = min(max((c - b) / (a + c - 2 * b), 0.0), 1.0)
-    return np.array([t, 1 - t])
-
-
-def _dual(M, c, lin_coef, norm_coef):
-    lin = M.sum(axis=1) / 2
-    phi = c * math.sqrt(M.sum() / 4 + 1e-8) + 1e-8
-    t = _segment_min(lambda t: lin_coef * (lin[0] - lin[1])
-                     + norm_coef * phi * _dq(M, t) / (2 * math.sqrt(_q(M, t) + 1e-8)))
-    lam = phi / (math.sqrt(max(_q(M, t), 0.0)) + 1e-8)
-    return (0.5 + lam * np.array([t, 1 - t])) / (1 + c * c)
-
-
-def cagrad_w(M, c=0.5):
-    return _dual(M, c, 1.0, 1.0)
-
-
-def imgrad_w(M, c=0.8):
-    a = mgda_w(M)
-    lin = M.sum(axis=1) / 2
-    rho = (a @ lin) / max(math.sqrt(M.sum() / 4 * (a @ M @ a)), 1e-8)
-    rho = min(max(rho, 0.0), 1.0)
-    return _dual(M, c, 1.5 - rho, rho)
-
-
-PLAIN = {"mgda": (mgda_w, True), "cagrad": (cagrad_w, False), "imgrad": (imgrad_w, False)}
-
-
 def plain_backward(model, losses, method):
     if method == "mean":
         (sum(losses) / len(losses)).backward()
         return
-    weights_fn, heads_weighted = PLAIN[method]
+    weights_fn, heads_weighted = REFERENCES[method]
     shared = list(model.trunk.parameters())
     rows, head_grads = [], []
     for i, loss in enumerate(losses):
@@ -141,7 +92,7 @@ def run_block(model, opt, batches, step_fn):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--method", default="cagrad", choices=sorted(PLAIN) + ["mean"])
+    ap.add_argument("--method", default="cagrad", choices=sorted(REFERENCES) + ["mean"])
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--depth", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
