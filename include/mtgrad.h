@@ -78,9 +78,16 @@ enum {
     MTGRAD_PROMISE_NONCONFLICT = 1u << 7,/* G d >= 0 (up to rounding) for every input */
     MTGRAD_PROMISE_PERMUTATION = 1u << 8,/* permuting the tasks permutes the weights the same way
                                             and leaves the direction unchanged */
-    MTGRAD_HEADS_WEIGHTED = 1u << 9      /* the reference trains by a backward of sum_i w_i L_i, so
+    MTGRAD_HEADS_WEIGHTED = 1u << 9,     /* the reference trains by a backward of sum_i w_i L_i, so
                                             task-specific (head) parameters get w_i grad L_i; without
                                             it heads get the unweighted grad L_i (methods.md 0.3) */
+    MTGRAD_NEEDS_FEEDBACK = 1u << 10,    /* wants mtgrad_aggregator_feedback() after each call: the
+                                            directional derivatives h_i = <g_i, d> of the task
+                                            losses along the direction it returned (MARIGOLD
+                                            estimates them from loss values, methods.md 9) */
+    MTGRAD_CROSS_GRAM = 1u << 11         /* accepts a cross Gram C = G(a) G(b)^T of two independent
+                                            batches (mtgrad_weights_from_cross_gram; SDMGrad's
+                                            double sampling, methods.md 7.1/7.3) */
 };
 
 size_t mtgrad_method_count(void);
@@ -182,7 +189,9 @@ mtgrad_status mtgrad_aggregate_f64(mtgrad_aggregator *a, const double *G, int64_
 /*
  * Task weights from a k x k Gram matrix M (row-major, symmetric) for methods with
  * MTGRAD_HAS_WEIGHTS that do not need the Jacobian. M may be NULL for methods without
- * MTGRAD_NEEDS_GRAM. Same statuses as mtgrad_aggregate_*; E_UNSUPPORTED for Jacobian methods.
+ * MTGRAD_NEEDS_GRAM; when given to such a method it is passed on (most ignore it; marigold takes
+ * it as its exact oracle h = M w, methods.md 9). Same statuses as mtgrad_aggregate_*;
+ * E_UNSUPPORTED for Jacobian methods.
  */
 mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, int64_t k,
                                        const double *losses, double *weights);
@@ -191,6 +200,21 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
  * after the optimizer step. Other methods: E_UNSUPPORTED. */
 mtgrad_status mtgrad_aggregator_update(mtgrad_aggregator *a, const double *losses_after,
                                        int64_t k);
+
+/*
+ * Task weights from a cross Gram C = G(a) G(b)^T (k x k, row-major, not symmetric; its diagonal
+ * may be negative) of the task gradients on two independent batches a, b: an unbiased estimate
+ * of M for methods with MTGRAD_CROSS_GRAM (sdmgrad). The direction is then G(c)^T w for a third
+ * batch c. Returns as mtgrad_weights_from_gram; E_UNSUPPORTED for other methods.
+ */
+mtgrad_status mtgrad_weights_from_cross_gram(mtgrad_aggregator *a, const double *C, int64_t k,
+                                             const double *losses, double *weights);
+
+/* Methods with MTGRAD_NEEDS_FEEDBACK (marigold): after a call that returned weights w and
+ * direction d = G^T w, h[i] is (an estimate of) <g_i, d>, the derivative of task i's loss along
+ * d. At most one feedback per call (E_STATE otherwise, or before any call). Other methods:
+ * E_UNSUPPORTED. E_NONFINITE for NaN/Inf in h; the state is unchanged on failure. */
+mtgrad_status mtgrad_aggregator_feedback(mtgrad_aggregator *a, const double *h, int64_t k);
 
 /* Replace the next call's random draws by `draws` (copied). Layout per method: graddrop, d
  * uniforms U in [0,1); pcgrad/gradvac, k*k task indices (row i = the order in which task i
@@ -227,6 +251,14 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
  * Returns OK, E_INVAL (NULL), E_SHAPE, E_NONFINITE (NaN/Inf in G or overflow; M is written). */
 mtgrad_status mtgrad_gram_f32(const float *G, int64_t k, int64_t d, int64_t ldg, double *M);
 mtgrad_status mtgrad_gram_f64(const double *G, int64_t k, int64_t d, int64_t ldg, double *M);
+
+/* C = A B^T (k x k, row-major, C[i][j] = <a_i, b_j>, not symmetric) for two k x d matrices
+ * with the same leading dimension, in double. A plain reference stays beside the fast kernel.
+ * Returns OK, E_INVAL (NULL), E_SHAPE, E_NONFINITE (C is written). */
+mtgrad_status mtgrad_cross_gram_f32(const float *A, const float *B, int64_t k, int64_t d,
+                                    int64_t ld, double *C);
+mtgrad_status mtgrad_cross_gram_f64(const double *A, const double *B, int64_t k, int64_t d,
+                                    int64_t ld, double *C);
 
 /* out = sum_i w[i] * G[i] (d outputs), accumulated in double. Same statuses. */
 mtgrad_status mtgrad_combine_f32(const float *G, int64_t k, int64_t d, int64_t ldg,

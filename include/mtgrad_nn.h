@@ -142,13 +142,68 @@ mtgrad_status mtgrad_model_backward_task(mtgrad_model *m, int64_t task, float *t
  */
 mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, float *grad);
 
+/*
+ * Representation gradients (MGDA-UB, methods.md 3.4; one trunk backward for k tasks). After a
+ * train-mode forward with targets:
+ *   mtgrad_model_rep_size: floats per sample of the trunk's output Z (the heads' input);
+ *   backward_head: head `task` alone: rep_grad (n x rep_size, overwritten) = dL_task/dZ, and head
+ *     `task`'s slice of grad (arena-sized; NULL to skip) = dL_task/d(head). The trunk is not
+ *     touched;
+ *   backward_trunk: backpropagate a gradient at Z (n x rep_size, read only; e.g. a weighted sum
+ *     of backward_head outputs) through the trunk: trunk_grad (d floats) is overwritten.
+ * backward_task(i) = backward_head(i) then backward_trunk, bit for bit.
+ * Returns OK, E_INVAL (NULL, bad task), E_STATE (no train-mode forward before).
+ */
+int64_t mtgrad_model_rep_size(const mtgrad_model *m);
+mtgrad_status mtgrad_model_backward_head(mtgrad_model *m, int64_t task, float *rep_grad,
+                                         float *grad);
+mtgrad_status mtgrad_model_backward_trunk(mtgrad_model *m, const float *rep_grad,
+                                          float *trunk_grad);
+
+/*
+ * Pass counters (what a training step really did; tests and `mtgrad bench --train` read them):
+ *   forwards          successful mtgrad_model_forward calls (train or inference);
+ *   trunk_backwards   passes through the trunk (backward_task, backward_weighted, backward_trunk);
+ *   head_backwards[i] passes through head i (backward_task(i), backward_head(i), and
+ *                     backward_weighted with w_i != 0).
+ * Counted since mtgrad_model_new or the last reset.
+ */
+typedef struct mtgrad_pass_counts {
+    int64_t forwards;
+    int64_t trunk_backwards;
+    int64_t head_backwards[MTGRAD_NN_MAX_TASKS];
+} mtgrad_pass_counts;
+void mtgrad_model_passes(const mtgrad_model *m, mtgrad_pass_counts *c); /* zeros if m is NULL */
+void mtgrad_model_reset_passes(mtgrad_model *m);
+
 /* ---------------------------------------------------------------- optimizers */
 
 typedef enum mtgrad_optim_kind {
     MTGRAD_OPTIM_SGD = 0,   /* torch.optim.SGD: momentum, dampening 0, L2 weight decay */
     MTGRAD_OPTIM_ADAM = 1,  /* torch.optim.Adam: L2 weight decay added to the gradient */
-    MTGRAD_OPTIM_ADAMW = 2  /* torch.optim.AdamW: decoupled weight decay p -= lr*wd*p */
+    MTGRAD_OPTIM_ADAMW = 2, /* torch.optim.AdamW: decoupled weight decay p -= lr*wd*p */
+    MTGRAD_OPTIM_RMSPROP = 3, /* torch.optim.RMSprop: v = alpha v + (1-alpha) g^2 (alpha = beta2),
+                                 p -= lr g / (sqrt(v) + eps); L2 weight decay; no momentum */
+    MTGRAD_OPTIM_ADAGRAD = 4, /* torch.optim.Adagrad: s += g^2, p -= lr g / (sqrt(s) + eps);
+                                 L2 weight decay; lr_decay 0, initial accumulator 0 */
+    /* AdaTask (Yang et al., AAAI 2023; methods.md 8): the shared parameters keep separate
+     * moments per task (2k x d floats for Adam, k x d for RMSProp and AdaGrad) and take the
+     * per-task steps one after the other (EnnengYang/AdaTask adatask.py); the task-specific
+     * parameters use the plain optimizer of the same family on the summed gradient. Created
+     * with mtgrad_optimizer_new_tasks, stepped with mtgrad_optimizer_step_tasks. Weight decay
+     * is ignored on the shared parameters, as in the reference, and applied to the others. */
+    MTGRAD_OPTIM_ADATASK_ADAM = 5,
+    MTGRAD_OPTIM_ADATASK_RMSPROP = 6,
+    MTGRAD_OPTIM_ADATASK_ADAGRAD = 7
 } mtgrad_optim_kind;
+
+/* "sgd", "adam", "adamw", "rmsprop", "adagrad", "adatask-adam", "adatask-rmsprop",
+ * "adatask-adagrad"; NULL for an unknown kind. */
+const char *mtgrad_optim_kind_name(mtgrad_optim_kind kind);
+/* The kind of a name above. Returns OK or E_INVAL (unknown name, NULL). */
+mtgrad_status mtgrad_optim_kind_parse(const char *name, mtgrad_optim_kind *kind);
+/* 1 for the AdaTask kinds (per-task moments on the shared parameters), else 0. */
+int mtgrad_optim_kind_per_task(mtgrad_optim_kind kind);
 
 #define MTGRAD_OPTIM_MAX_MILESTONES 16
 
@@ -168,7 +223,9 @@ typedef struct mtgrad_optim_config {
 } mtgrad_optim_config;
 
 /* torch's defaults for `kind` (Adam: lr 1e-3, betas 0.9/0.999, eps 1e-8, wd 0; AdamW: wd 1e-2;
- * SGD: lr 1e-2 — torch has no SGD default lr —, momentum 0), no schedule, gamma 0.1. */
+ * SGD: lr 1e-2 — torch has no SGD default lr —, momentum 0; RMSprop: lr 1e-2, beta2 = alpha
+ * 0.99, eps 1e-8; Adagrad: lr 1e-2, eps 1e-10; the AdaTask kinds: those of their family), no
+ * schedule, gamma 0.1. */
 mtgrad_optim_config mtgrad_optim_config_default(mtgrad_optim_kind kind);
 
 typedef struct mtgrad_optimizer mtgrad_optimizer; /* opaque: moments for n parameters */
@@ -179,6 +236,16 @@ mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_co
                                    int64_t n, char *err, size_t errlen);
 void mtgrad_optimizer_free(mtgrad_optimizer *o);
 
+/* An optimizer of n parameters whose first d are shared by k tasks: the AdaTask kinds need it
+ * (per-task moments on those d); the other kinds accept it and ignore k and d.
+ * Returns as mtgrad_optimizer_new, and E_SHAPE (k < 1, k > MTGRAD_NN_MAX_TASKS, d < 0, d > n).
+ * mtgrad_optimizer_new with an AdaTask kind is E_INVAL (it needs k and d). */
+mtgrad_status mtgrad_optimizer_new_tasks(mtgrad_optimizer **out, const mtgrad_optim_config *c,
+                                         int64_t n, int64_t k, int64_t d, char *err,
+                                         size_t errlen);
+/* 1 if the optimizer keeps per-task moments (an AdaTask kind), else 0. */
+int mtgrad_optimizer_per_task(const mtgrad_optimizer *o);
+
 /* Sets the learning rate of epoch `epoch` (0-based) from the schedule. */
 void mtgrad_optimizer_set_epoch(mtgrad_optimizer *o, int64_t epoch);
 double mtgrad_optimizer_lr(const mtgrad_optimizer *o);
@@ -187,6 +254,18 @@ int64_t mtgrad_optimizer_steps(const mtgrad_optimizer *o);
 /* One step on the n parameters with gradient grad (exactly torch's update, in float32 like
  * torch on CPU). Returns OK, E_INVAL (NULL), E_NONFINITE (a NaN/Inf gradient: nothing changed). */
 mtgrad_status mtgrad_optimizer_step(mtgrad_optimizer *o, float *params, const float *grad);
+
+/*
+ * One AdaTask step: params[0, d) from the k per-task gradients G (row i at G + i*ldg, d floats:
+ * the gradient of w_i L_i on the shared parameters), params[d, n) from grad[d, n) with the
+ * plain optimizer (grad may be the arena-sized buffer; its first d floats are not read).
+ * With k = 1 the result equals mtgrad_optimizer_step of the plain kind bit for bit (weight decay
+ * 0). Returns OK, E_INVAL (NULL, ldg < d), E_UNSUPPORTED (not an AdaTask optimizer),
+ * E_NONFINITE (NaN/Inf in G or grad: nothing changed). mtgrad_optimizer_step on an AdaTask
+ * optimizer is E_UNSUPPORTED.
+ */
+mtgrad_status mtgrad_optimizer_step_tasks(mtgrad_optimizer *o, float *params, const float *grad,
+                                          const float *G, int64_t ldg);
 
 /* Moments, step count and current epoch as bytes (same conventions as mtgrad_aggregator_save:
  * buf NULL -> *len = size needed; E_IO if too small; load: E_STATE if not a state of an

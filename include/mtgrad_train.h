@@ -75,6 +75,74 @@ typedef struct mtgrad_mtl_step mtgrad_mtl_step; /* opaque */
 mtgrad_status mtgrad_mtl_step_new(mtgrad_mtl_step **out, mtgrad_model *model, const char *method,
                                   const char *params, const mtgrad_optim_config *optim,
                                   char *err, size_t errlen);
+
+/*
+ * What reshapes the step beyond the method (issue 5; methods.md 3.4, 4.2, 7.4, 8, 9):
+ *   task_sample  NULL/"": every task backpropagates.
+ *                "os:N" (SDMGrad-OS, 1 <= N <= k): each task is kept with probability N/k,
+ *                  redrawn until at least one is; only the kept tasks backpropagate through
+ *                  the trunk, and the method sees the |S| x d matrix of their gradients (one
+ *                  aggregator per subset size, created on first use); the heads of the other
+ *                  tasks get a zero gradient.
+ *                "fast:K" (CAGrad-fastK, 1 <= K <= k): K-1 tasks drawn at random plus one
+ *                  pseudo-task, the mean of the other k-K+1 tasks' losses (one trunk backward);
+ *                  the method sees K rows. If the method has a `g0_weights` parameter (cagrad)
+ *                  it is set to (1/k, ..., 1/k, (k-K+1)/k) so that g0 is the mean of all k tasks.
+ *                Draws come from a generator seeded from (seed, step count): no extra state.
+ *                Only for methods with MTGRAD_NEEDS_GRAM or MTGRAD_NEEDS_JACOBIAN.
+ *   grad_space   NULL/""/"param": G is taken on the shared parameters.
+ *                "rep" (MGDA-UB): the Gram matrix comes from the per-task gradients with respect
+ *                  to the trunk's output Z (k head backwards, flattened over batch and features);
+ *                  the method's weights w then give one trunk backward of sum_i w_i dL_i/dZ; the
+ *                  heads get w_i grad L_i. Only for Gram-only methods with weights (NEEDS_GRAM,
+ *                  not NEEDS_JACOBIAN, HAS_WEIGHTS).
+ *   seed         the sampling draws.
+ * Other reshaping comes from the method and the optimizer:
+ *   - MTGRAD_NEEDS_FEEDBACK (marigold): one backward of sum_i lambda_i L_i, then h = G d estimated
+ *     from loss values by the method's `estimator` parameter: forward (one forward at
+ *     theta_s - mu d/||d||, the shared parameters moved, same dropout masks), central (two),
+ *     step (the losses after the optimizer step on the same batch, or with reuse_next=1 the
+ *     next step's losses: no extra forward), exact (k backwards: the oracle) — and
+ *     mtgrad_aggregator_feedback;
+ *   - sdmgrad with sampling=double: three batches per step (mtgrad_mtl_step_batches = 3): the
+ *     cross Gram of the gradients on batches 2 and 3 gives the weights, batch 1 the direction;
+ *   - nash_mtl's update_weights_every = N: every N-th step computes the weights (k backwards);
+ *     the steps between reuse them with one backward of sum_i w_i L_i;
+ *   - an AdaTask optimizer (mtgrad_optim_kind_per_task): k backwards, row i of G scaled by the
+ *     method's weight w_i (ls: its preference weights = AdaTask's task weights omega), heads
+ *     w_i grad L_i, and mtgrad_optimizer_step_tasks. The method must have weights.
+ * Combinations that do not make sense (rep with sampling, either with an AdaTask optimizer or
+ * with double sampling) are E_UNSUPPORTED with a message.
+ */
+typedef struct mtgrad_step_options {
+    const char *task_sample;
+    const char *grad_space;
+    uint64_t seed;
+} mtgrad_step_options;
+
+/* task_sample NULL, grad_space NULL, seed 0. */
+mtgrad_step_options mtgrad_step_options_default(void);
+
+/* mtgrad_mtl_step_new with options (NULL = the defaults). The optimizer is created with
+ * mtgrad_optimizer_new_tasks(k, d). Returns as mtgrad_mtl_step_new; E_INVAL for an option that
+ * does not parse, E_UNSUPPORTED for one the method cannot take. */
+mtgrad_status mtgrad_mtl_step_new_ex(mtgrad_mtl_step **out, mtgrad_model *model,
+                                     const char *method, const char *params,
+                                     const mtgrad_optim_config *optim,
+                                     const mtgrad_step_options *opts, char *err, size_t errlen);
+
+/* Independent batches one step reads: 3 for sdmgrad with sampling=double, else 1. */
+int mtgrad_mtl_step_batches(const mtgrad_mtl_step *s);
+
+/* The k tasks whose loss was backpropagated through the trunk by the last step (1/0 each; for
+ * fast:K the pseudo-task's members count). NULL if s is NULL. */
+const unsigned char *mtgrad_mtl_step_sampled(const mtgrad_mtl_step *s);
+
+/* The step's own state (beyond the aggregator and optimizer, which have their own save/load):
+ * weights reused between nash_mtl updates, marigold's losses kept for reuse_next. Same byte
+ * conventions as mtgrad_aggregator_save / _load (E_STATE for a state of another step). */
+mtgrad_status mtgrad_mtl_step_save(const mtgrad_mtl_step *s, void *buf, size_t *len);
+mtgrad_status mtgrad_mtl_step_load(mtgrad_mtl_step *s, const void *buf, size_t len);
 void mtgrad_mtl_step_free(mtgrad_mtl_step *s); /* NULL is a no-op */
 
 /*
@@ -89,6 +157,12 @@ void mtgrad_mtl_step_free(mtgrad_mtl_step *s); /* NULL is a no-op */
  */
 mtgrad_status mtgrad_mtl_step_run(mtgrad_mtl_step *s, const float *x, const float *targets,
                                   int64_t n, double *losses_out, double *times_out);
+
+/* The same with nb independent batches of n samples each (x[b], targets[b]); nb must equal
+ * mtgrad_mtl_step_batches (E_INVAL otherwise, with a message). losses_out: batch 0's losses. */
+mtgrad_status mtgrad_mtl_step_run_batches(mtgrad_mtl_step *s, const float *const *x,
+                                          const float *const *targets, int nb, int64_t n,
+                                          double *losses_out, double *times_out);
 
 /* Start epoch `epoch` (0-based): sets the optimizer's learning rate from its schedule and, for
  * DWA, the epoch's weights from the mean losses recorded by _end_epoch. Returns OK, E_INVAL, or
@@ -154,12 +228,17 @@ typedef struct mtgrad_train_config {
     int64_t stl_task;          /* -1: multi-task; t >= 0: single-task model of task t */
     int64_t limit_train;       /* use the first N training samples (0 = all) */
     int64_t limit_test;        /* use the first N test samples (0 = all) */
+    const char *optimizer;     /* NULL = the recipe's; else a kind name (mtgrad_optim_kind_parse)
+                                  with the recipe's lr, schedule and weight decay */
+    const char *task_sample;   /* mtgrad_step_options: NULL, "os:N", "fast:K" */
+    const char *grad_space;    /* mtgrad_step_options: NULL, "param", "rep" */
     mtgrad_train_progress_fn progress; /* NULL = silent */
     void *progress_user;
 } mtgrad_train_config;
 
 /* bench "mmoe", method "ls", seeds 0, recipe epochs and batch, 1 thread, no out_dir, no resume,
- * stl_task -1, no limits, no progress callback. */
+ * stl_task -1, no limits, no progress callback, the recipe's optimizer, no task sampling,
+ * parameter-space gradients. */
 mtgrad_train_config mtgrad_train_config_default(void);
 
 #define MTGRAD_TASK_NAME_MAX 48
@@ -186,16 +265,21 @@ typedef struct mtgrad_train_result {
     double *lr;           /* epochs: the learning rate of the epoch */
     float *params;        /* n_params: the final parameters */
     double peak_rss_mb;   /* peak resident memory of the process (getrusage) */
+    mtgrad_pass_counts passes; /* the model's passes during training steps (not evaluation),
+                                  over the epochs this process ran (not those resumed) */
+    int64_t counted_steps;     /* the steps those passes belong to */
 } mtgrad_train_result;
 
 /*
  * Train as configured: load the benchmark, build the model (the benchmark's, or its trunk and
  * head stl_task alone), and for each epoch shuffle the training set with a generator seeded
- * from (seed, epoch), run the steps, evaluate on the test set, and (out_dir set) write
+ * from (seed, epoch), run the steps (a step that reads 3 batches gets the epoch's batch and two
+ * more of the same size drawn uniformly without replacement by a generator seeded from (seed,
+ * epoch, step): no extra state, so resume stays bit-exact), evaluate on the test set, and (out_dir set) write
  * DIR/checkpoint.bin atomically (temp file, fsync, rename). With resume set and a checkpoint
  * present the run continues from it and ends with the same bits as an uninterrupted run; a
  * checkpoint written for another configuration (benchmark, its parameters, data seed, method,
- * its parameters, seed, stl_task, batch, limits) is refused with E_STATE and a message naming
+ * its parameters, seed, stl_task, batch, limits, optimizer, task_sample, grad_space) is refused with E_STATE and a message naming
  * the difference; a corrupt one with E_STATE. Without a checkpoint, resume starts afresh.
  * The epoch count is not part of the configuration: a run can be resumed with more epochs.
  * *out (owned by the caller, free with mtgrad_train_result_free) is set on OK only.
