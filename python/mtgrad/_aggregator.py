@@ -222,19 +222,38 @@ class Aggregator:
         self.aggregate_into(_ptr(a), k, d, ldg, a.dtype == _F32, _ptr(lo), _ptr(out), _ptr(w))
         return out, w
 
+    def _kk(self, M, what):
+        if M is None:
+            return None
+        m = np.ascontiguousarray(_float_array(M, what), dtype=np.float64)
+        if m.shape != (self._k, self._k):
+            raise ShapeError(Status.E_SHAPE, "%s must have shape (%d, %d), got %s"
+                             % (what, self._k, self._k, m.shape))
+        return m
+
     def weights_from_gram(self, M, losses=None):
         """Task weights from the k x k Gram matrix M = G Gᵀ (M may be None for methods that do
-        not need it)."""
-        m = None
-        if M is not None:
-            m = np.ascontiguousarray(_float_array(M, "M"), dtype=np.float64)
-            if m.shape != (self._k, self._k):
-                raise ShapeError(Status.E_SHAPE, "M must have shape (%d, %d), got %s"
-                                 % (self._k, self._k, m.shape))
+        not need it; marigold takes a given M as its exact oracle h = M w)."""
+        m = self._kk(M, "M")
         lo = self._losses(losses)
         w = np.empty(self._k, dtype=np.float64)
         self._run(lib.mtgrad_weights_from_gram, _ptr(m), self._k, _ptr(lo), _ptr(w))
         return w
+
+    def weights_from_cross_gram(self, C, losses=None):
+        """Task weights from the cross Gram C = G(a) G(b)ᵀ of two independent batches (k x k,
+        not symmetric) for methods with Flag.CROSS_GRAM (sdmgrad sampling=double)."""
+        c = self._kk(C, "C")  # None reaches the library, which refuses it (E_INVAL)
+        lo = self._losses(losses)
+        w = np.empty(self._k, dtype=np.float64)
+        self._run(lib.mtgrad_weights_from_cross_gram, _ptr(c), self._k, _ptr(lo), _ptr(w))
+        return w
+
+    def feedback(self, h):
+        """Methods with Flag.NEEDS_FEEDBACK (marigold): h[i] = <g_i, d>, the derivative of task
+        i's loss along the direction of the last call (one feedback per call)."""
+        hv = as_vector(h, self._k, "h")
+        self._run(lib.mtgrad_aggregator_feedback, _ptr(hv), self._k)
 
     def update(self, losses_after):
         """The k losses re-evaluated after the optimizer step (methods with "losses_after")."""

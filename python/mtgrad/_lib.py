@@ -109,6 +109,8 @@ _PROTOTYPES = {
     "mtgrad_aggregate_f64": (_ST, [_P, _P, _I64, _I64, _I64, _P, _P, _P]),
     "mtgrad_weights_from_gram": (_ST, [_P, _P, _I64, _P, _P]),
     "mtgrad_aggregator_update": (_ST, [_P, _P, _I64]),
+    "mtgrad_weights_from_cross_gram": (_ST, [_P, _P, _I64, _P, _P]),
+    "mtgrad_aggregator_feedback": (_ST, [_P, _P, _I64]),
     "mtgrad_aggregator_set_draws": (_ST, [_P, _P, _SZ]),
     "mtgrad_aggregator_times": (_ST, [_P, _P]),
     "mtgrad_aggregator_clip_scale": (_ST, [_P, _P]),

@@ -28,6 +28,8 @@ class Flag(enum.IntFlag):
     PROMISE_NONCONFLICT = 1 << 7
     PROMISE_PERMUTATION = 1 << 8
     HEADS_WEIGHTED = 1 << 9
+    NEEDS_FEEDBACK = 1 << 10
+    CROSS_GRAM = 1 << 11
 
 
 _PARAM_TYPES = ("real", "int", "bool", "choice", "reals")  # mtgrad_param_type values 0..4

@@ -367,11 +367,9 @@ mtgrad_status mtgrad_aggregate_f64(mtgrad_aggregator *a, const double *G, int64_
     return aggregate(a, &m, losses, &o, weights);
 }
 
-mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, int64_t k,
-                                       const double *losses, double *weights)
+/* Validation shared by the k x k entry points (Gram and cross Gram). */
+static mtgrad_status check_kk_call(mtgrad_aggregator *a, int64_t k, double *weights)
 {
-    if (!a) return MTGRAD_E_INVAL;
-    a->err[0] = '\0';
     if (!weights) return mtgradi_fail(a, MTGRAD_E_INVAL, "weights is NULL");
     if (k != a->k)
         return mtgradi_fail(a, MTGRAD_E_SHAPE, "k = %lld, but this %s aggregator has k = %lld",
@@ -379,25 +377,30 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
     if (!a->m->weights)
         return mtgradi_fail(a, MTGRAD_E_UNSUPPORTED,
                             "%s needs G element-wise; it cannot work from the Gram matrix", a->m->name);
-    int needs_m = (a->m->flags & MTGRAD_NEEDS_GRAM) != 0;
-    if (needs_m && !M) return mtgradi_fail(a, MTGRAD_E_INVAL, "%s needs the Gram matrix (M is NULL)", a->m->name);
-    if (M) {
-        for (int64_t i = 0; i < k * k; i++)
-            if (!isfinite(M[i]))
-                return mtgradi_fail(a, MTGRAD_E_NONFINITE, "M[%lld][%lld] is not finite",
-                                    (long long)(i / k), (long long)(i % k));
-        for (int64_t i = 0; i < k; i++)
-            if (M[i * k + i] < 0)
-                return mtgradi_fail(a, MTGRAD_E_INVAL, "M[%lld][%lld] < 0: not a Gram matrix",
-                                    (long long)i, (long long)i);
-    }
+    return MTGRAD_OK;
+}
+
+static mtgrad_status check_kk_finite(mtgrad_aggregator *a, const double *M, int64_t k, const char *name)
+{
+    for (int64_t i = 0; i < k * k; i++)
+        if (!isfinite(M[i]))
+            return mtgradi_fail(a, MTGRAD_E_NONFINITE, "%s[%lld][%lld] is not finite", name,
+                                (long long)(i / k), (long long)(i % k));
+    return MTGRAD_OK;
+}
+
+/* The method's weights from a validated k x k matrix M (or NULL), then clipping, with the state
+ * rolled back on failure. */
+static mtgrad_status weights_kk(mtgrad_aggregator *a, const double *M, int64_t k,
+                                const double *losses, double *weights)
+{
     mtgrad_status s = check_losses(a, losses);
     if (s != MTGRAD_OK) return s;
     snapshot snap;
     save_snapshot(a, &snap);
     a->clip_norm = 0;
     a->clip_scale = 1.0;
-    s = a->m->weights(a, needs_m ? M : NULL, losses, a->w);
+    s = a->m->weights(a, M, losses, a->w);
     if (ok_status(s)) {
         mtgrad_status c = check_weights(a, a->w);
         if (c != MTGRAD_OK) s = c;
@@ -418,6 +421,68 @@ mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, in
     }
     memcpy(weights, a->w, (size_t)k * sizeof *weights);
     if (a->step < INT64_MAX) a->step++;
+    return s;
+}
+
+mtgrad_status mtgrad_weights_from_gram(mtgrad_aggregator *a, const double *M, int64_t k,
+                                       const double *losses, double *weights)
+{
+    if (!a) return MTGRAD_E_INVAL;
+    a->err[0] = '\0';
+    mtgrad_status s = check_kk_call(a, k, weights);
+    if (s != MTGRAD_OK) return s;
+    int needs_m = (a->m->flags & MTGRAD_NEEDS_GRAM) != 0;
+    if (needs_m && !M) return mtgradi_fail(a, MTGRAD_E_INVAL, "%s needs the Gram matrix (M is NULL)", a->m->name);
+    if (M) {
+        s = check_kk_finite(a, M, k, "M");
+        if (s != MTGRAD_OK) return s;
+        for (int64_t i = 0; i < k; i++)
+            if (M[i * k + i] < 0)
+                return mtgradi_fail(a, MTGRAD_E_INVAL, "M[%lld][%lld] < 0: not a Gram matrix",
+                                    (long long)i, (long long)i);
+    }
+    /* M goes on to every method that gets it: those without NEEDS_GRAM ignore it, except
+     * marigold, which takes it as its exact oracle h = M w (methods.md 9) */
+    return weights_kk(a, M, k, losses, weights);
+}
+
+mtgrad_status mtgrad_weights_from_cross_gram(mtgrad_aggregator *a, const double *C, int64_t k,
+                                             const double *losses, double *weights)
+{
+    if (!a) return MTGRAD_E_INVAL;
+    a->err[0] = '\0';
+    mtgrad_status s = check_kk_call(a, k, weights);
+    if (s != MTGRAD_OK) return s;
+    if (!(a->m->flags & MTGRAD_CROSS_GRAM))
+        return mtgradi_fail(a, MTGRAD_E_UNSUPPORTED,
+                            "%s does not take a cross Gram of two batches (only methods with the "
+                            "cross-Gram flag, e.g. sdmgrad sampling=double)", a->m->name);
+    if (!C) return mtgradi_fail(a, MTGRAD_E_INVAL, "%s needs the cross Gram matrix (C is NULL)", a->m->name);
+    /* no symmetry or diagonal-sign checks: C = G(a) G(b)^T has neither property */
+    s = check_kk_finite(a, C, k, "C");
+    if (s != MTGRAD_OK) return s;
+    return weights_kk(a, C, k, losses, weights);
+}
+
+mtgrad_status mtgrad_aggregator_feedback(mtgrad_aggregator *a, const double *h, int64_t k)
+{
+    if (!a) return MTGRAD_E_INVAL;
+    a->err[0] = '\0';
+    if (!(a->m->flags & MTGRAD_NEEDS_FEEDBACK) || !a->m->feedback)
+        return mtgradi_fail(a, MTGRAD_E_UNSUPPORTED, "%s takes no feedback (directional derivatives)",
+                            a->m->name);
+    if (k != a->k)
+        return mtgradi_fail(a, MTGRAD_E_SHAPE, "k = %lld, but this %s aggregator has k = %lld",
+                            (long long)k, a->m->name, (long long)a->k);
+    if (!h) return mtgradi_fail(a, MTGRAD_E_INVAL, "feedback: h is NULL");
+    for (int64_t i = 0; i < k; i++)
+        if (!isfinite(h[i]))
+            return mtgradi_fail(a, MTGRAD_E_NONFINITE, "feedback: h[%lld] = %g is not finite",
+                                (long long)i, h[i]);
+    snapshot snap;
+    save_snapshot(a, &snap);
+    mtgrad_status s = a->m->feedback(a, h);
+    if (!ok_status(s)) restore_snapshot(a, &snap);
     return s;
 }
 

@@ -72,6 +72,16 @@ void mtgradi_combine_ref(const mtgradi_mat *G, const double *w, const mtgradi_ou
  * on the fixed partition only, never on `threads`. combine returns 1 if every output is finite. */
 size_t mtgradi_gram_work_size(int64_t k);
 void mtgradi_gram(const mtgradi_mat *G, double *M, double *partials, int threads);
+
+/* Cross Gram C = A Bᵀ (k x k, C[i][j] = <a_i, b_j>, not symmetric) of two views with the same
+ * k, d (cross_gram.c). The reference: one dot per pair, columns in order. The fast kernel: the
+ * columns cut into MTGRADI_GRAM_SPLITS fixed ranges (as the Gram), blocks of a range in order,
+ * each pair in the canonical 8-lane order of vec.h; partials (MTGRADI_GRAM_SPLITS·k² doubles)
+ * added in range order, so the bits never depend on `threads` or the ISA. */
+void mtgradi_cross_gram_ref(const mtgradi_mat *A, const mtgradi_mat *B, double *C);
+size_t mtgradi_cross_gram_work_size(int64_t k);
+void mtgradi_cross_gram(const mtgradi_mat *A, const mtgradi_mat *B, double *C, double *partials,
+                        int threads);
 int mtgradi_combine(const mtgradi_mat *G, const double *w, const mtgradi_out *out, int threads);
 
 /* ------------------------------------------------------------------ small dense linear algebra */
@@ -225,6 +235,10 @@ struct mtgrad_method {
                                const mtgradi_out *out, double *w);
     /* Losses after the step (NEEDS_LOSSES_AFTER). */
     mtgrad_status (*update)(mtgrad_aggregator *a, const double *losses_after);
+    /* Directional derivatives h (k, finite) of the losses along the last direction
+     * (NEEDS_FEEDBACK). The method keeps its own "a call is waiting" flag in its state and
+     * returns E_STATE without one; the aggregator restores the state on any failure. */
+    mtgrad_status (*feedback)(mtgrad_aggregator *a, const double *h);
 };
 
 static inline int mtgradi_threads(const mtgrad_aggregator *a)
@@ -259,6 +273,6 @@ extern const mtgrad_method mtgradi_mean, mtgradi_sum, mtgradi_ls, mtgradi_si_ls,
     mtgradi_mgda, mtgradi_cagrad, mtgradi_imgrad, mtgradi_conicgrad, mtgradi_sdmgrad,
     mtgradi_pcgrad, mtgradi_graddrop, mtgradi_gradvac, mtgradi_nash_mtl, mtgradi_upgrad,
     mtgradi_dualproj, mtgradi_imtl_g, mtgradi_aligned_mtl, mtgradi_famo, mtgradi_dwa,
-    mtgradi_fairgrad;
+    mtgradi_fairgrad, mtgradi_marigold, mtgradi_uw, mtgradi_gradnorm;
 
 #endif /* MTGRAD_INTERNAL_H */

@@ -13,6 +13,19 @@
  *   The momentum buffer keeps the unprojected history (torch.optim.SGD semantics).
  * lambda = 0 gives MGDA's iterate; lambda -> infinity gives the mean.
  *
+ * Double sampling (sampling=double, methods.md 7.1/7.3; mtgrad_weights_from_cross_gram): the
+ * weights come from the cross Gram C = G(a) G(b)ᵀ of two independent batches — an unbiased
+ * estimate of M, not symmetric, with a diagonal that can be negative — and the training step
+ * takes the direction from a third batch c: G(c)ᵀ weights. The routine is the same with M := C
+ * after clamping C's diagonal at >= 0 (LibMTL clamps it too): the inner gradient 2 C̃ w + 2λ Gg
+ * with Gg = row mean of C̃ is then the double-sampled estimate of the true one. For a symmetric
+ * Gram the clamp changes nothing, so a cross Gram of one batch with itself gives the
+ * single-sampling weights bit for bit. The core does not read `sampling`; the training step
+ * does (it draws the three batches).
+ * LibMTL's version takes half this gradient (C̃w + λGg, s = mean sqrt(C_ii), C̃ = C/(s² + 1e-8))
+ * with lr 5: 4x smaller steps than the official lr 10 on the full gradient; lr=2.5 here takes
+ * LibMTL's step size (the normalisation constants 1e-4 vs 1e-8 still differ).
+ *
  * Outputs: weights (w + lambda/k)/(1 + lambda) (direction = G^T weights; the official code
  * writes k times this into .grad, LibMTL 1 times); state: w (k doubles).
  * Cost O(niter k^2 + k log k) per call plus O(k^2 d) for M and O(kd) for the combination.
@@ -27,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { P_LAMBDA, P_NITER, P_LR, P_MOMENTUM, N_PARAMS };
+enum { P_LAMBDA, P_NITER, P_LR, P_MOMENTUM, P_SAMPLING, N_PARAMS };
 
 static const mtgrad_param_desc params[N_PARAMS] = {
     {"lambda", MTGRAD_PARAM_REAL, 0.3, 0, 1e6, NULL, 0,
@@ -37,6 +50,9 @@ static const mtgrad_param_desc params[N_PARAMS] = {
      "inner SGD learning rate (official nyuv2: 10; LibMTL's half gradient with 5 differs)"},
     {"momentum", MTGRAD_PARAM_REAL, 0.5, 0, 1, NULL, MTGRAD_PARAM_HI_OPEN,
      "inner SGD momentum (torch semantics, buffer reset every call)"},
+    {"sampling", MTGRAD_PARAM_CHOICE, 0, 0, 0, "single|double", 0,
+     "single: one batch; double: weights from the cross Gram of two independent batches, "
+     "mtgrad_weights_from_cross_gram; the training step draws the batches"},
 };
 
 static size_t sdmgrad_state_size(int64_t k) { return (size_t)k; }
@@ -76,6 +92,13 @@ static void duchi_project(double *y, int64_t k, double *u)
     for (int64_t i = 0; i < k; i++) y[i] = fmax(y[i] - theta, 0.0);
 }
 
+/* Entry (i, j) of M with the diagonal clamped at >= 0 (a cross Gram's diagonal can be < 0). */
+static double entry(const double *M, int64_t k, int64_t i, int64_t j)
+{
+    double v = M[i * k + j];
+    return i == j ? fmax(v, 0.0) : v;
+}
+
 static mtgrad_status sdmgrad_weights(mtgrad_aggregator *a, const double *M, const double *losses,
                                      double *out)
 {
@@ -92,13 +115,13 @@ static mtgrad_status sdmgrad_weights(mtgrad_aggregator *a, const double *M, cons
     double s2 = s * s;
     for (int64_t i = 0; i < k; i++) {
         double r = 0;
-        for (int64_t j = 0; j < k; j++) r += M[i * k + j] / s2;
+        for (int64_t j = 0; j < k; j++) r += entry(M, k, i, j) / s2;
         q[i] = r / (double)k;
     }
     for (int64_t t = 0; t < niter; t++) {
         for (int64_t i = 0; i < k; i++) {
             double r = 0;
-            for (int64_t j = 0; j < k; j++) r += M[i * k + j] / s2 * w[j];
+            for (int64_t j = 0; j < k; j++) r += entry(M, k, i, j) / s2 * w[j];
             g[i] = 2 * r + 2 * lambda * q[i];
         }
         for (int64_t i = 0; i < k; i++) {
@@ -120,7 +143,7 @@ const mtgrad_method mtgradi_sdmgrad = {
     .summary = "SDMGrad: MGDA regularised towards the mean gradient, warm-started projected SGD",
     .citation = "Xiao, Ban & Ji, Direction-oriented Multi-objective Learning, NeurIPS 2023 "
                 "(ml-opt-lab/sdmgrad nyuv2/utils.py)",
-    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_STATEFUL,
+    .flags = MTGRAD_NEEDS_GRAM | MTGRAD_HAS_WEIGHTS | MTGRAD_STATEFUL | MTGRAD_CROSS_GRAM,
     .params = params,
     .n_params = N_PARAMS,
     .state_size = sdmgrad_state_size,

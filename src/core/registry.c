@@ -10,7 +10,7 @@ static const mtgrad_method *const registry[] = {
     &mtgradi_cagrad,   &mtgradi_imgrad,   &mtgradi_conicgrad,   &mtgradi_sdmgrad,
     &mtgradi_nash_mtl, &mtgradi_fairgrad, &mtgradi_upgrad,      &mtgradi_dualproj,
     &mtgradi_imtl_g,   &mtgradi_aligned_mtl, &mtgradi_pcgrad,   &mtgradi_gradvac,
-    &mtgradi_graddrop,
+    &mtgradi_graddrop, &mtgradi_uw,       &mtgradi_gradnorm,    &mtgradi_marigold,
 };
 
 size_t mtgrad_method_count(void) { return sizeof registry / sizeof registry[0]; }

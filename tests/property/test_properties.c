@@ -411,14 +411,25 @@ static void prop_determinism(const mtgrad_method *m, const tcase *c, const resul
           c->name);
 }
 
-/* One step on a live aggregator (+ update for NEEDS_LOSSES_AFTER). */
+/* One step on a live aggregator (+ update for NEEDS_LOSSES_AFTER, + feedback h = G d for
+ * NEEDS_FEEDBACK, so that the state moves between the steps of (h)). */
 static void step(mtgrad_aggregator *a, const tcase *c, const double *G, const double *losses,
                  result *r)
 {
     run64(a, c, G, losses, r);
-    if (ok_like(r->s) && (mtgrad_method_flags(mtgrad_aggregator_method(a)) & MTGRAD_NEEDS_LOSSES_AFTER)) {
+    unsigned f = mtgrad_method_flags(mtgrad_aggregator_method(a));
+    if (ok_like(r->s) && (f & MTGRAD_NEEDS_LOSSES_AFTER)) {
         mtgrad_status u = mtgrad_aggregator_update(a, c->after, c->k);
         if (u != MTGRAD_OK) r->s = u;
+    }
+    if (ok_like(r->s) && (f & MTGRAD_NEEDS_FEEDBACK)) {
+        double h[MAXK];
+        for (int64_t i = 0; i < c->k; i++) {
+            h[i] = 0;
+            for (int64_t j = 0; j < c->d; j++) h[i] += G[i * c->d + j] * r->dir[j];
+        }
+        mtgrad_status u = mtgrad_aggregator_feedback(a, h, c->k);
+        if (u != MTGRAD_OK && u != MTGRAD_E_NONFINITE) r->s = u; /* huge inputs overflow h */
     }
 }
 
