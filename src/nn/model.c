@@ -11,7 +11,10 @@
  * - The forward keeps each layer's input and what its backward needs (pool winners, dropout
  *   masks, dloss/doutput of every task), and backward never writes to them, so one forward
  *   serves k per-task backward passes (backward_task) or one weighted pass (backward_weighted,
- *   dZ = sum_i w_i dZ_i through the trunk once).
+ *   dZ = sum_i w_i dZ_i through the trunk once). backward_task is backward_head (dL_i/dZ, the
+ *   MGDA-UB representation gradient) followed by backward_trunk, the same code, so the split
+ *   calls give the same bits.
+ * - Pass counters record what really ran, so tests and benchmarks can check a method's cost.
  */
 #include "nn/nn_internal.h"
 
@@ -667,6 +670,7 @@ mtgrad_status mtgrad_model_forward(mtgrad_model *m, const float *x, const float 
         if (losses) losses[i] = loss;
     }
     m->have_train = train && targets;
+    m->passes.forwards++;
     return MTGRAD_OK;
 }
 
@@ -789,6 +793,33 @@ static void stack_backward(mtgrad_model *m, const mtgradi_stack *st, const float
     if (st->n_layers == 0 && dx) memcpy(dx, dy, (size_t)(n * st->in_size) * sizeof *dx);
 }
 
+/* Shared checks of the backward calls: model state after a train forward with targets. */
+static mtgrad_status check_backward(mtgrad_model *m)
+{
+    if (!m->have_train)
+        return MFAIL(m, MTGRAD_E_STATE,
+                     "backward needs a successful train-mode forward with targets first");
+    return MTGRAD_OK;
+}
+
+/* Head `task`'s backward: its parameter gradients into grad's head slice (grad NULL: skip) and
+ * the gradient at Z into dz, unless the head is empty: then dZ is dout itself and the returned
+ * pointer is dout (no copy). Returns where dL_task/dZ is. */
+static const float *head_backward(mtgrad_model *m, int64_t task, float *dz, float *grad)
+{
+    const mtgradi_stack *h = &m->stack[1 + task];
+    m->passes.head_backwards[task]++;
+    if (!h->n_layers) return m->dout[task];
+    stack_backward(m, h, m->dout[task], grad ? grad + h->off : NULL, dz);
+    return dz;
+}
+
+static void trunk_backward(mtgrad_model *m, const float *dz, float *trunk_grad)
+{
+    m->passes.trunk_backwards++;
+    stack_backward(m, &m->stack[0], dz, trunk_grad, NULL);
+}
+
 mtgrad_status mtgrad_model_backward_task(mtgrad_model *m, int64_t task, float *trunk_grad,
                                          float *grad)
 {
@@ -797,17 +828,54 @@ mtgrad_status mtgrad_model_backward_task(mtgrad_model *m, int64_t task, float *t
         return MFAIL(m, MTGRAD_E_INVAL, "task %lld is not in [0, %lld)", (long long)task,
                      (long long)m->k);
     if (!trunk_grad) return MFAIL(m, MTGRAD_E_INVAL, "trunk_grad is NULL");
-    if (!m->have_train)
-        return MFAIL(m, MTGRAD_E_STATE,
-                     "backward needs a successful train-mode forward with targets first");
-    const mtgradi_stack *h = &m->stack[1 + task];
-    const float *dz = m->dout[task];
-    if (h->n_layers) {
-        stack_backward(m, h, m->dout[task], grad ? grad + h->off : NULL, m->dz);
-        dz = m->dz;
-    }
-    stack_backward(m, &m->stack[0], dz, trunk_grad, NULL);
+    mtgrad_status s = check_backward(m);
+    if (s != MTGRAD_OK) return s;
+    trunk_backward(m, head_backward(m, task, m->dz, grad), trunk_grad);
     return MTGRAD_OK;
+}
+
+int64_t mtgrad_model_rep_size(const mtgrad_model *m) { return m ? m->stack[0].out_size : 0; }
+
+mtgrad_status mtgrad_model_backward_head(mtgrad_model *m, int64_t task, float *rep_grad,
+                                         float *grad)
+{
+    if (!m) return MTGRAD_E_INVAL;
+    if (bad_task(m, task))
+        return MFAIL(m, MTGRAD_E_INVAL, "task %lld is not in [0, %lld)", (long long)task,
+                     (long long)m->k);
+    if (!rep_grad) return MFAIL(m, MTGRAD_E_INVAL, "rep_grad is NULL");
+    mtgrad_status s = check_backward(m);
+    if (s != MTGRAD_OK) return s;
+    const float *dz = head_backward(m, task, rep_grad, grad);
+    if (dz != rep_grad)
+        memcpy(rep_grad, dz, (size_t)(m->n * m->stack[0].out_size) * sizeof *rep_grad);
+    return MTGRAD_OK;
+}
+
+mtgrad_status mtgrad_model_backward_trunk(mtgrad_model *m, const float *rep_grad,
+                                          float *trunk_grad)
+{
+    if (!m) return MTGRAD_E_INVAL;
+    if (!rep_grad) return MFAIL(m, MTGRAD_E_INVAL, "rep_grad is NULL");
+    if (!trunk_grad) return MFAIL(m, MTGRAD_E_INVAL, "trunk_grad is NULL");
+    mtgrad_status s = check_backward(m);
+    if (s != MTGRAD_OK) return s;
+    trunk_backward(m, rep_grad, trunk_grad);
+    return MTGRAD_OK;
+}
+
+void mtgrad_model_passes(const mtgrad_model *m, mtgrad_pass_counts *c)
+{
+    if (!c) return;
+    if (m)
+        *c = m->passes;
+    else
+        memset(c, 0, sizeof *c);
+}
+
+void mtgrad_model_reset_passes(mtgrad_model *m)
+{
+    if (m) memset(&m->passes, 0, sizeof m->passes);
 }
 
 mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, float *grad)
@@ -817,9 +885,8 @@ mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, f
     for (int64_t i = 0; w && i < m->k; i++)
         if (!isfinite(w[i]))
             return MFAIL(m, MTGRAD_E_INVAL, "weight %lld is %g", (long long)i, w[i]);
-    if (!m->have_train)
-        return MFAIL(m, MTGRAD_E_STATE,
-                     "backward needs a successful train-mode forward with targets first");
+    mtgrad_status st = check_backward(m);
+    if (st != MTGRAD_OK) return st;
     const int64_t n = m->n, zlen = n * m->stack[0].out_size;
     int have = 0; /* m->dz holds the sum of the tasks done so far */
     for (int64_t i = 0; i < m->k; i++) {
@@ -833,6 +900,7 @@ mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, f
         float *sd = m->gbuf[0];
         for (int64_t j = 0; j < n * h->out_size; j++) sd[j] = (float)(wi * m->dout[i][j]);
         float *target = have ? m->dz_tmp : m->dz;
+        m->passes.head_backwards[i]++;
         if (h->n_layers)
             stack_backward(m, h, sd, grad + h->off, target);
         else
@@ -842,6 +910,6 @@ mtgrad_status mtgrad_model_backward_weighted(mtgrad_model *m, const double *w, f
         have = 1;
     }
     if (!have) memset(m->dz, 0, (size_t)zlen * sizeof *m->dz);
-    stack_backward(m, &m->stack[0], m->dz, grad, NULL);
+    trunk_backward(m, m->dz, grad);
     return MTGRAD_OK;
 }

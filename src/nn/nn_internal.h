@@ -221,6 +221,7 @@ struct mtgrad_model {
 
     int64_t n;                            /* samples of the last forward */
     int have_train;                       /* 1 after a train forward with targets */
+    mtgrad_pass_counts passes;            /* what forward/backward calls did (mtgrad_model_passes) */
     mtgradi_rng drop_rng;
     char err[256];
 

@@ -1,7 +1,8 @@
 /*
  * optim.c — the engine's optimizers: torch.optim.SGD (momentum, L2 weight decay), Adam (L2 weight
- * decay) and AdamW (decoupled weight decay), with StepLR / MultiStepLR schedules by epoch, and
- * save/load of their state.
+ * decay), AdamW (decoupled weight decay), RMSprop and Adagrad (L2 weight decay), the AdaTask
+ * variants of Adam, RMSprop and Adagrad (per-task moments on the shared parameters), with
+ * StepLR / MultiStepLR schedules by epoch, and save/load of their state.
  *
  * Why it looks like this: a training run must follow PyTorch's trajectory from the same start
  * (tests/nn/test_torch_parity.c), so each update repeats torch 1.13's single-tensor CPU path
@@ -12,6 +13,14 @@
  *          denom = sqrt(v) / sqrt(1-b2^t) + eps;  p = p + (-(lr/(1-b1^t)) * m) / denom
  *   AdamW  p = p * (1 - lr*wd) first, then the same without the L2 term
  *   SGD    g = g + wd*p;  buf = g (first step) else buf = buf*mu + g;  p = p + (-lr)*buf
+ *   RMSprop g = g + wd*p;  v = v*a;  v = v + ((1-a)*g)*g;  p = p + (-lr * g) / (sqrt(v) + eps)
+ *   Adagrad g = g + wd*p;  s = s + (1*g)*g;              p = p + (-lr * g) / (sqrt(s) + eps)
+ * (RMSprop's alpha a is config beta2; Adagrad is RMSprop's loop with a = 1: v*1 and 1*g are exact.)
+ * AdaTask (EnnengYang/AdaTask adatask.py, Adam_with_AdaTask; methods.md 8): one step counter; for
+ * each task i in order, the task's moments take the plain update without weight decay on the
+ * task's gradient G_i and the shared parameters move by that task's step at once (p.addcdiv_
+ * per task, in float32), so with k = 1 it is the plain optimizer bit for bit. The parameters
+ * after d take the plain update of the family (with weight decay) on the summed gradient.
  * Where ATen's kernels fuse a multiply and an add into one FMA, so does this file (fmaf), which
  * makes the updates bit-identical to torch's on x86-64.
  * Every element is independent, so the loops may run on several threads without changing a bit.
@@ -39,8 +48,51 @@ struct mtgrad_optimizer {
     double lr;      /* learning rate of that epoch */
     int has_buf;    /* SGD with momentum: buf exists (torch creates it on the first step) */
     float *m;       /* Adam/AdamW first moment, or SGD momentum buffer */
-    float *v;       /* Adam/AdamW second moment; NULL for SGD */
+    float *v;       /* Adam/AdamW second moment, RMSprop square average, Adagrad sum; NULL for SGD */
+    /* AdaTask kinds: k tasks share params [0, d). m and v (v only for RMSprop/Adagrad) then hold
+     * k*d + (n - d) floats: task i's moments of the shared parameters at i*d, then the moments
+     * of the parameters [d, n) at k*d. Other kinds: k = 1, d = 0. */
+    int64_t k, d;
 };
+
+static int is_adatask(mtgrad_optim_kind kind)
+{
+    return kind == MTGRAD_OPTIM_ADATASK_ADAM || kind == MTGRAD_OPTIM_ADATASK_RMSPROP ||
+           kind == MTGRAD_OPTIM_ADATASK_ADAGRAD;
+}
+
+/* The plain kind whose update a kind uses (AdaTask-X -> X). */
+static mtgrad_optim_kind family(mtgrad_optim_kind kind)
+{
+    switch (kind) {
+    case MTGRAD_OPTIM_ADATASK_ADAM: return MTGRAD_OPTIM_ADAM;
+    case MTGRAD_OPTIM_ADATASK_RMSPROP: return MTGRAD_OPTIM_RMSPROP;
+    case MTGRAD_OPTIM_ADATASK_ADAGRAD: return MTGRAD_OPTIM_ADAGRAD;
+    default: return kind;
+    }
+}
+
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad",
+                                         "adatask-adam", "adatask-rmsprop", "adatask-adagrad"};
+#define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+const char *mtgrad_optim_kind_name(mtgrad_optim_kind kind)
+{
+    return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : NULL;
+}
+
+mtgrad_status mtgrad_optim_kind_parse(const char *name, mtgrad_optim_kind *kind)
+{
+    if (!name || !kind) return MTGRAD_E_INVAL;
+    for (int i = 0; i < N_KINDS; i++)
+        if (strcmp(name, kind_names[i]) == 0) {
+            *kind = (mtgrad_optim_kind)i;
+            return MTGRAD_OK;
+        }
+    return MTGRAD_E_INVAL;
+}
+
+int mtgrad_optim_kind_per_task(mtgrad_optim_kind kind) { return is_adatask(kind); }
 
 
 
@@ -48,13 +100,14 @@ mtgrad_optim_config mtgrad_optim_config_default(mtgrad_optim_kind kind)
 {
     mtgrad_optim_config c;
     memset(&c, 0, sizeof c);
+    const mtgrad_optim_kind f = family(kind);
     c.kind = kind;
-    c.lr = kind == MTGRAD_OPTIM_SGD ? 1e-2 : 1e-3;
+    c.lr = f == MTGRAD_OPTIM_ADAM || f == MTGRAD_OPTIM_ADAMW ? 1e-3 : 1e-2;
     c.momentum = 0.0;
     c.weight_decay = kind == MTGRAD_OPTIM_ADAMW ? 1e-2 : 0.0;
     c.beta1 = 0.9;
-    c.beta2 = 0.999;
-    c.eps = 1e-8;
+    c.beta2 = f == MTGRAD_OPTIM_RMSPROP ? 0.99 : 0.999; /* RMSprop's alpha */
+    c.eps = f == MTGRAD_OPTIM_ADAGRAD ? 1e-10 : 1e-8;
     c.step_size = 0;
     c.n_milestones = 0;
     c.gamma = 0.1;
@@ -67,8 +120,9 @@ static int finite_nonneg(double x) { return isfinite(x) && x >= 0.0; }
  * with eps = 0 a parameter whose gradient has always been 0 would get 0/0). */
 static mtgrad_status check_config(const mtgrad_optim_config *c, char *err, size_t errlen)
 {
-    if (c->kind != MTGRAD_OPTIM_SGD && c->kind != MTGRAD_OPTIM_ADAM && c->kind != MTGRAD_OPTIM_ADAMW)
+    if (!mtgrad_optim_kind_name(c->kind))
         return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: unknown kind %d", (int)c->kind);
+    const mtgrad_optim_kind f = family(c->kind);
     if (!isfinite(c->lr) || c->lr <= 0.0)
         return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: lr must be finite and > 0 (got %g)", c->lr);
     if (!finite_nonneg(c->weight_decay))
@@ -77,10 +131,16 @@ static mtgrad_status check_config(const mtgrad_optim_config *c, char *err, size_
     if (c->kind == MTGRAD_OPTIM_SGD && !finite_nonneg(c->momentum))
         return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: momentum must be finite and >= 0 (got %g)",
                     c->momentum);
-    if (c->kind != MTGRAD_OPTIM_SGD) {
+    if (f == MTGRAD_OPTIM_ADAM || f == MTGRAD_OPTIM_ADAMW) {
         if (!(c->beta1 >= 0.0 && c->beta1 < 1.0) || !(c->beta2 >= 0.0 && c->beta2 < 1.0))
             return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: betas must lie in [0, 1) (got %g, %g)",
                         c->beta1, c->beta2);
+    }
+    /* RMSprop's alpha: torch only asks alpha >= 0, but alpha = 1 never accumulates anything */
+    if (f == MTGRAD_OPTIM_RMSPROP && !(c->beta2 >= 0.0 && c->beta2 < 1.0))
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
+                              "optimizer: beta2 (RMSprop's alpha) must lie in [0, 1) (got %g)", c->beta2);
+    if (f != MTGRAD_OPTIM_SGD) {
         if (!isfinite(c->eps) || c->eps <= 0.0)
             return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: eps must be finite and > 0 (got %g)", c->eps);
     }
@@ -102,33 +162,73 @@ static mtgrad_status check_config(const mtgrad_optim_config *c, char *err, size_
     return MTGRAD_OK;
 }
 
-mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_config *c, int64_t n,
-                                   char *err, size_t errlen)
+/* Floats in each moment array: n, or for AdaTask k*d shared moments + (n - d) others. */
+static int64_t moment_len(const mtgrad_optimizer *o) { return o->k * o->d + (o->n - o->d); }
+
+static mtgrad_status create(mtgrad_optimizer **out, const mtgrad_optim_config *c, int64_t n,
+                            int64_t k, int64_t d, char *err, size_t errlen)
 {
-    if (err && errlen) err[0] = '\0';
-    if (!out || !c) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: NULL %s", out ? "config" : "out");
-    *out = NULL;
     mtgrad_status s = check_config(c, err, errlen);
     if (s != MTGRAD_OK) return s;
     if (n < 1) return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "optimizer: n must be >= 1 (got %lld)", (long long)n);
-    if ((uint64_t)n > SIZE_MAX / sizeof(float) / 2)
+    if (k < 1 || k > MTGRAD_NN_MAX_TASKS)
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "optimizer: k = %lld tasks; must be in [1, %d]",
+                              (long long)k, MTGRAD_NN_MAX_TASKS);
+    if (d < 0 || d > n)
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "optimizer: d = %lld shared parameters; must be in [0, n = %lld]",
+                              (long long)d, (long long)n);
+    if (!is_adatask(c->kind)) k = 1, d = 0;
+    /* k*d + n - d floats per array, two arrays at most */
+    if ((uint64_t)n > SIZE_MAX / sizeof(float) / 2 / (uint64_t)k)
         return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: n = %lld is too large", (long long)n);
 
     mtgrad_optimizer *o = mtgradi_calloc(1, sizeof *o);
     if (!o) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory");
     o->c = *c;
     o->n = n;
-    int need_m = c->kind != MTGRAD_OPTIM_SGD || c->momentum != 0.0;
-    if (need_m) o->m = mtgradi_calloc((size_t)n, sizeof(float));
-    if (c->kind != MTGRAD_OPTIM_SGD) o->v = mtgradi_calloc((size_t)n, sizeof(float));
-    if ((need_m && !o->m) || (c->kind != MTGRAD_OPTIM_SGD && !o->v)) {
+    o->k = k;
+    o->d = d;
+    const mtgrad_optim_kind f = family(c->kind);
+    const size_t len = (size_t)moment_len(o);
+    int need_m = f == MTGRAD_OPTIM_ADAM || f == MTGRAD_OPTIM_ADAMW ||
+                 (f == MTGRAD_OPTIM_SGD && c->momentum != 0.0);
+    int need_v = f != MTGRAD_OPTIM_SGD;
+    if (need_m) o->m = mtgradi_calloc(len, sizeof(float));
+    if (need_v) o->v = mtgradi_calloc(len, sizeof(float));
+    if ((need_m && !o->m) || (need_v && !o->v)) {
         mtgrad_optimizer_free(o);
-        return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory for %lld moments", (long long)n);
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "optimizer: out of memory for %lld moments", (long long)len);
     }
     mtgrad_optimizer_set_epoch(o, 0);
     *out = o;
     return MTGRAD_OK;
 }
+
+mtgrad_status mtgrad_optimizer_new(mtgrad_optimizer **out, const mtgrad_optim_config *c, int64_t n,
+                                   char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!out || !c) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: NULL %s", out ? "config" : "out");
+    *out = NULL;
+    if (is_adatask(c->kind))
+        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL,
+                              "optimizer: kind %s keeps per-task moments: create it with "
+                              "mtgrad_optimizer_new_tasks (it needs k and d)",
+                              mtgrad_optim_kind_name(c->kind));
+    return create(out, c, n, 1, 0, err, errlen);
+}
+
+mtgrad_status mtgrad_optimizer_new_tasks(mtgrad_optimizer **out, const mtgrad_optim_config *c,
+                                         int64_t n, int64_t k, int64_t d, char *err,
+                                         size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!out || !c) return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "optimizer: NULL %s", out ? "config" : "out");
+    *out = NULL;
+    return create(out, c, n, k, d, err, errlen);
+}
+
+int mtgrad_optimizer_per_task(const mtgrad_optimizer *o) { return o && is_adatask(o->c.kind); }
 
 void mtgrad_optimizer_free(mtgrad_optimizer *o)
 {
@@ -211,6 +311,14 @@ typedef struct adam_args {
     int mode; /* 0 no weight decay, 1 L2 (g += wd*p), 2 decoupled (p *= 1 - lr*wd) */
 } adam_args;
 
+typedef struct rms_args {
+    float *p, *v;
+    const float *g;
+    int64_t n;
+    float wd, a, one_a, neg_lr, eps; /* Adagrad: a = 1, one_a = 1 */
+    int use_wd;
+} rms_args;
+
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #else
@@ -265,6 +373,21 @@ static ALWAYS_INLINE void adam_loop(float *restrict p, float *restrict m, float 
     }
 }
 
+/* RMSprop and Adagrad (torch: square_avg.mul_(alpha).addcmul_(g, g, value=1-alpha), or
+ * state_sum.addcmul_(g, g, value=1); then param.addcdiv_(g, sqrt(v) + eps, value=-lr)). */
+static ALWAYS_INLINE void rms_loop(float *restrict p, float *restrict v, const float *restrict g,
+                                   const rms_args *a, int64_t lo, int64_t hi, int use_wd)
+{
+    const float wd = a->wd, al = a->a, one_a = a->one_a, neg_lr = a->neg_lr, eps = a->eps;
+    for (int64_t i = lo; i < hi; i++) {
+        float gi = use_wd ? fmaf(wd, p[i], g[i]) : g[i];
+        float vi = fmaf(one_a * gi, gi, v[i] * al);
+        float denom = sqrtf(vi) + eps;
+        v[i] = vi;
+        p[i] = p[i] + (neg_lr * gi) / denom;
+    }
+}
+
 static ALWAYS_INLINE void sgd_range(const sgd_args *a, int64_t lo, int64_t hi)
 {
     if (!a->buf) {
@@ -286,7 +409,14 @@ static ALWAYS_INLINE void adam_range(const adam_args *a, int64_t lo, int64_t hi)
     else adam_loop(a->p, a->m, a->v, a->g, a, lo, hi, 0);
 }
 
+static ALWAYS_INLINE void rms_range(const rms_args *a, int64_t lo, int64_t hi)
+{
+    if (a->use_wd) rms_loop(a->p, a->v, a->g, a, lo, hi, 1);
+    else rms_loop(a->p, a->v, a->g, a, lo, hi, 0);
+}
+
 static void sgd_range_plain(const void *a, int64_t lo, int64_t hi) { sgd_range(a, lo, hi); }
+static void rms_range_plain(const void *a, int64_t lo, int64_t hi) { rms_range(a, lo, hi); }
 static void adam_range_plain(const void *a, int64_t lo, int64_t hi) { adam_range(a, lo, hi); }
 
 typedef void (*range_fn)(const void *args, int64_t lo, int64_t hi);
@@ -329,6 +459,24 @@ __attribute__((target("avx2,fma"))) static void adam_range_fma(const void *va, i
     adam_range(a, i, hi);
 }
 
+__attribute__((target("avx2,fma"))) static void rms_range_fma(const void *va, int64_t lo, int64_t hi)
+{
+    const rms_args *a = va;
+    const __m256 wd = _mm256_set1_ps(a->wd), al = _mm256_set1_ps(a->a);
+    const __m256 one_a = _mm256_set1_ps(a->one_a), neg_lr = _mm256_set1_ps(a->neg_lr);
+    const __m256 eps = _mm256_set1_ps(a->eps);
+    int64_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        __m256 pi = _mm256_loadu_ps(a->p + i), gi = _mm256_loadu_ps(a->g + i);
+        if (a->use_wd) gi = _mm256_fmadd_ps(wd, pi, gi);
+        __m256 vi = _mm256_fmadd_ps(_mm256_mul_ps(one_a, gi), gi, _mm256_mul_ps(_mm256_loadu_ps(a->v + i), al));
+        __m256 denom = _mm256_add_ps(_mm256_sqrt_ps(vi), eps);
+        _mm256_storeu_ps(a->v + i, vi);
+        _mm256_storeu_ps(a->p + i, _mm256_add_ps(pi, _mm256_div_ps(_mm256_mul_ps(neg_lr, gi), denom)));
+    }
+    rms_range(a, i, hi);
+}
+
 static int cpu_has_fma(void)
 {
     __builtin_cpu_init();
@@ -358,50 +506,125 @@ static void run_ranges(range_fn f, const void *args, int64_t n)
     f(args, 0, n);
 }
 
-static void sgd_step(mtgrad_optimizer *o, float *p, const float *g)
+/* The plain updates on n elements: params p, gradient g, moments m and v (of the same n
+ * elements). wd: the weight decay to apply (0 on AdaTask's shared parameters). */
+static void sgd_update(mtgrad_optimizer *o, float *p, const float *g, int64_t n)
 {
-    sgd_args a = {p, o->m, g, o->n, (float)o->c.weight_decay, (float)(-o->lr), (float)o->c.momentum,
+    sgd_args a = {p, o->m, g, n, (float)o->c.weight_decay, (float)(-o->lr), (float)o->c.momentum,
                   o->c.weight_decay != 0.0, !o->has_buf};
-    run_ranges(PICK(sgd_range_plain, sgd_range_fma), &a, o->n);
+    run_ranges(PICK(sgd_range_plain, sgd_range_fma), &a, n);
     if (o->m) o->has_buf = 1;
 }
 
-static void adam_step(mtgrad_optimizer *o, float *p, const float *g)
+static void adam_update(const mtgrad_optimizer *o, float *p, float *m, float *v, const float *g,
+                        int64_t n, double wd)
 {
     const double t = (double)o->step + 1.0; /* no int64 overflow after a loaded INT64_MAX */
     const mtgrad_optim_config *c = &o->c;
     adam_args a = {
-        p, o->m, o->v, g, o->n,
-        (float)c->weight_decay,
-        (float)(1.0 - o->lr * c->weight_decay), /* AdamW: p *= 1 - lr*wd, computed in double */
+        p, m, v, g, n,
+        (float)wd,
+        (float)(1.0 - o->lr * wd), /* AdamW: p *= 1 - lr*wd, computed in double */
         (float)c->beta1, (float)(1.0 - c->beta1),
         (float)c->beta2, (float)(1.0 - c->beta2),
         (float)sqrt(1.0 - pow(c->beta2, t)),
         (float)(-(o->lr / (1.0 - pow(c->beta1, t)))),
         (float)c->eps,
-        c->kind == MTGRAD_OPTIM_ADAMW ? 2 : c->weight_decay != 0.0 ? 1 : 0,
+        c->kind == MTGRAD_OPTIM_ADAMW ? 2 : wd != 0.0 ? 1 : 0,
     };
-    run_ranges(PICK(adam_range_plain, adam_range_fma), &a, o->n);
+    run_ranges(PICK(adam_range_plain, adam_range_fma), &a, n);
+}
+
+/* RMSprop, or Adagrad (alpha 1: the sum; its lr_decay is 0, so clr = lr / (1 + 0) = lr). */
+static void rms_update(const mtgrad_optimizer *o, float *p, float *v, const float *g, int64_t n,
+                       double wd)
+{
+    const int adagrad = family(o->c.kind) == MTGRAD_OPTIM_ADAGRAD;
+    const double alpha = adagrad ? 1.0 : o->c.beta2;
+    rms_args a = {p, v, g, n, (float)wd, (float)alpha, (float)(adagrad ? 1.0 : 1.0 - alpha),
+                  (float)(-o->lr), (float)o->c.eps, wd != 0.0};
+    run_ranges(PICK(rms_range_plain, rms_range_fma), &a, n);
+}
+
+/* The plain update of the family of o on elements [off, off + n) of its moments. */
+static void plain_update(mtgrad_optimizer *o, float *p, const float *g, int64_t off, int64_t n)
+{
+    const double wd = o->c.weight_decay;
+    switch (family(o->c.kind)) {
+    case MTGRAD_OPTIM_SGD: sgd_update(o, p, g, n); break;
+    case MTGRAD_OPTIM_ADAM:
+    case MTGRAD_OPTIM_ADAMW: adam_update(o, p, o->m + off, o->v + off, g, n, wd); break;
+    default: rms_update(o, p, o->v + off, g, n, wd); break;
+    }
+}
+
+/* A loaded state may hold any count: saturate. */
+static void count_step(mtgrad_optimizer *o)
+{
+    if (o->step < INT64_MAX) o->step++;
 }
 
 mtgrad_status mtgrad_optimizer_step(mtgrad_optimizer *o, float *params, const float *grad)
 {
     if (!o || !params || !grad || (const float *)params == grad) return MTGRAD_E_INVAL;
+    if (is_adatask(o->c.kind)) return MTGRAD_E_UNSUPPORTED; /* needs the per-task gradients */
     /* Checked before anything is written, so a NaN gradient (or parameter) leaves all as it was. */
     if (!all_finite(grad, o->n) || !all_finite(params, o->n)) return MTGRAD_E_NONFINITE;
-    if (o->c.kind == MTGRAD_OPTIM_SGD) sgd_step(o, params, grad);
-    else adam_step(o, params, grad);
-    if (o->step < INT64_MAX) o->step++; /* a loaded state may hold any count: saturate */
+    plain_update(o, params, grad, 0, o->n);
+    count_step(o);
     /* Finite inputs can still overflow (SGD with |g| near FLT_MAX); say so rather than go on. */
     if (!all_finite(params, o->n)) return MTGRAD_E_NONFINITE;
+    return MTGRAD_OK;
+}
+
+/* AdaTask: task i's moments take the plain update (no weight decay) on row i of G, and the
+ * shared parameters move by that task's step before the next task's (the reference's
+ * p.addcdiv_ inside the task loop). Elements stay independent, so threads keep the bits. */
+static void adatask_shared(mtgrad_optimizer *o, float *p, const float *G, int64_t ldg)
+{
+    const int64_t d = o->d;
+    for (int64_t i = 0; i < o->k; i++) {
+        const float *g = G + i * ldg;
+        if (family(o->c.kind) == MTGRAD_OPTIM_ADAM)
+            adam_update(o, p, o->m + i * d, o->v + i * d, g, d, 0.0);
+        else
+            rms_update(o, p, o->v + i * d, g, d, 0.0);
+    }
+}
+
+static int tasks_finite(const mtgrad_optimizer *o, const float *params, const float *grad,
+                        const float *G, int64_t ldg)
+{
+    for (int64_t i = 0; o->d > 0 && i < o->k; i++)
+        if (!all_finite(G + i * ldg, o->d)) return 0;
+    if (o->n > o->d && !all_finite(grad + o->d, o->n - o->d)) return 0;
+    return all_finite(params, o->n);
+}
+
+mtgrad_status mtgrad_optimizer_step_tasks(mtgrad_optimizer *o, float *params, const float *grad,
+                                          const float *G, int64_t ldg)
+{
+    if (!o || !params) return MTGRAD_E_INVAL;
+    if (!is_adatask(o->c.kind)) return MTGRAD_E_UNSUPPORTED;
+    const int64_t d = o->d, n = o->n;
+    /* G is read only when there are shared parameters, grad only when there are others */
+    if ((d > 0 && !G) || (n > d && !grad) || ldg < d || (const float *)params == grad)
+        return MTGRAD_E_INVAL;
+    if (!tasks_finite(o, params, grad, G, ldg)) return MTGRAD_E_NONFINITE;
+    if (d > 0) adatask_shared(o, params, G, ldg);
+    if (n > d) plain_update(o, params + d, grad + d, o->k * d, n - d);
+    count_step(o);
+    if (!all_finite(params, n)) return MTGRAD_E_NONFINITE;
     return MTGRAD_OK;
 }
 
 /* ------------------------------------------------------------------ save / load */
 
 /* Same conventions as mtgrad_aggregator_save: little-endian u64 fields, a CRC32 in a u64 slot.
- * magic "MTGRADOP" | version | kind | n | step | epoch | has_buf | n_arrays | arrays of n
- * float32 bits (u32 each: SGD with momentum 1 array, Adam/AdamW 2, SGD without momentum 0) | crc */
+ * magic "MTGRADOP" | version | kind | n | step | epoch | has_buf | n_arrays | [k | d] | arrays
+ * of float32 bits (u32 each: SGD with momentum 1 array, Adam/AdamW 2, RMSprop/Adagrad 1, SGD
+ * without momentum 0) | crc. Plain kinds: arrays of n floats, no k, d. AdaTask kinds: k and d
+ * (two u64 after the header), arrays of k*d + n - d floats (the per-task moments first). */
 static const unsigned char optim_magic[8] = {'M', 'T', 'G', 'R', 'A', 'D', 'O', 'P'};
 #define OPTIM_STATE_VERSION 1u
 #define OPTIM_HEADER 64
@@ -430,9 +653,12 @@ static int get_f32s(const unsigned char *p, float *x, int64_t n)
 
 static uint64_t n_arrays(const mtgrad_optimizer *o) { return (uint64_t)(o->m != NULL) + (o->v != NULL); }
 
+/* Where the arrays start: after the header, and after k and d for an AdaTask kind. */
+static size_t arrays_off(const mtgrad_optimizer *o) { return OPTIM_HEADER + (is_adatask(o->c.kind) ? 16 : 0); }
+
 static size_t optim_state_bytes(const mtgrad_optimizer *o)
 {
-    return OPTIM_HEADER + (size_t)n_arrays(o) * 4 * (size_t)o->n + 8;
+    return arrays_off(o) + (size_t)n_arrays(o) * 4 * (size_t)moment_len(o) + 8;
 }
 
 mtgrad_status mtgrad_optimizer_save(const mtgrad_optimizer *o, void *buf, size_t *len)
@@ -456,9 +682,14 @@ mtgrad_status mtgrad_optimizer_save(const mtgrad_optimizer *o, void *buf, size_t
     mtgradi_put_u64(p + 40, (uint64_t)o->epoch);
     mtgradi_put_u64(p + 48, (uint64_t)o->has_buf);
     mtgradi_put_u64(p + 56, n_arrays(o));
-    size_t off = OPTIM_HEADER;
-    if (o->m) put_f32s(p + off, o->m, o->n), off += 4 * (size_t)o->n;
-    if (o->v) put_f32s(p + off, o->v, o->n), off += 4 * (size_t)o->n;
+    if (is_adatask(o->c.kind)) {
+        mtgradi_put_u64(p + OPTIM_HEADER, (uint64_t)o->k);
+        mtgradi_put_u64(p + OPTIM_HEADER + 8, (uint64_t)o->d);
+    }
+    const int64_t mlen = moment_len(o);
+    size_t off = arrays_off(o);
+    if (o->m) put_f32s(p + off, o->m, mlen), off += 4 * (size_t)mlen;
+    if (o->v) put_f32s(p + off, o->v, mlen), off += 4 * (size_t)mlen;
     mtgradi_put_u64(p + off, mtgradi_crc32(p, off));
     *len = need;
     return MTGRAD_OK;
@@ -473,24 +704,27 @@ mtgrad_status mtgrad_optimizer_load(mtgrad_optimizer *o, const void *buf, size_t
     if (mtgradi_get_u64(p + 8) != OPTIM_STATE_VERSION) return MTGRAD_E_STATE;
     if (mtgradi_get_u64(p + 16) != (uint64_t)o->c.kind || mtgradi_get_u64(p + 24) != (uint64_t)o->n) return MTGRAD_E_STATE;
     if (mtgradi_get_u64(p + 56) != n_arrays(o) || len != need) return MTGRAD_E_STATE;
+    if (is_adatask(o->c.kind) && (mtgradi_get_u64(p + OPTIM_HEADER) != (uint64_t)o->k ||
+                                  mtgradi_get_u64(p + OPTIM_HEADER + 8) != (uint64_t)o->d))
+        return MTGRAD_E_STATE;
     if (mtgradi_crc32(p, need - 8) != mtgradi_get_u64(p + need - 8)) return MTGRAD_E_STATE;
     uint64_t step = mtgradi_get_u64(p + 32), epoch = mtgradi_get_u64(p + 40), has_buf = mtgradi_get_u64(p + 48);
     if (step > INT64_MAX || epoch > INT64_MAX || has_buf > 1) return MTGRAD_E_STATE;
 
     /* Decode into scratch first so a bad value leaves the optimizer as it was. */
-    size_t arrays = (size_t)n_arrays(o);
+    size_t arrays = (size_t)n_arrays(o), mlen = (size_t)moment_len(o);
     float *tmp = NULL;
     if (arrays) {
-        tmp = mtgradi_malloc(arrays * (size_t)o->n * sizeof(float));
+        tmp = mtgradi_malloc(arrays * mlen * sizeof(float));
         if (!tmp) return MTGRAD_E_NOMEM;
-        if (!get_f32s(p + OPTIM_HEADER, tmp, (int64_t)arrays * o->n)) {
+        if (!get_f32s(p + arrays_off(o), tmp, (int64_t)(arrays * mlen))) {
             free(tmp);
             return MTGRAD_E_STATE;
         }
     }
     size_t off = 0;
-    if (o->m) memcpy(o->m, tmp + off, (size_t)o->n * sizeof(float)), off += (size_t)o->n;
-    if (o->v) memcpy(o->v, tmp + off, (size_t)o->n * sizeof(float));
+    if (o->m) memcpy(o->m, tmp + off, mlen * sizeof(float)), off += mlen;
+    if (o->v) memcpy(o->v, tmp + off, mlen * sizeof(float));
     free(tmp);
     o->step = (int64_t)step;
     o->has_buf = (int)has_buf;

@@ -1,6 +1,7 @@
 /* test_optim.c — the optimizers (src/nn/optim.c) against an independent double-precision
  * re-implementation of torch's formulas written here, against numbers PyTorch itself produced
- * (tests/nn/data/optim_torch.txt, written by ref/torch_optim_ref.py), the learning-rate
+ * (tests/nn/data/optim_torch.txt, written by ref/torch_optim_ref.py; SGD, Adam, AdamW, RMSprop,
+ * Adagrad), kind names and new_tasks' checks, the learning-rate
  * schedules, save/load round trips (bit-identical continuation), corrupt states, non-finite
  * gradients and bad configurations. */
 #include "harness.h"
@@ -75,6 +76,19 @@ static void ref_adam(ref_state *r, const mtgrad_optim_config *c, double lr, cons
     }
 }
 
+/* RMSprop (alpha = beta2): v = a v + (1-a) g^2; Adagrad: v += g^2; p -= lr g / (sqrt(v) + eps),
+ * g with L2 weight decay. */
+static void ref_rms(ref_state *r, const mtgrad_optim_config *c, double lr, const float *g)
+{
+    r->t++;
+    for (int i = 0; i < N; i++) {
+        double gi = g[i] + c->weight_decay * r->p[i];
+        if (c->kind == MTGRAD_OPTIM_RMSPROP) r->v[i] = c->beta2 * r->v[i] + (1.0 - c->beta2) * gi * gi;
+        else r->v[i] += gi * gi;
+        r->p[i] -= lr * gi / (sqrt(r->v[i]) + c->eps);
+    }
+}
+
 /* ------------------------------------------------------------ comparisons */
 
 /* Runs STEPS steps of the optimizer and of the reference side by side; compares the parameters'
@@ -96,6 +110,7 @@ static void run_against_ref(const char *what, mtgrad_optim_config c)
         for (int i = 0; i < N; i++) g[i] = grad_at(t, i);
         CHECK(mtgrad_optimizer_step(o, p, g) == MTGRAD_OK, "%s: step %d", what, t);
         if (c.kind == MTGRAD_OPTIM_SGD) ref_sgd(&r, &c, c.lr, g);
+        else if (c.kind == MTGRAD_OPTIM_RMSPROP || c.kind == MTGRAD_OPTIM_ADAGRAD) ref_rms(&r, &c, c.lr, g);
         else ref_adam(&r, &c, c.lr, g);
         double got[N], want[N];
         for (int i = 0; i < N; i++) {
@@ -136,6 +151,19 @@ static void test_against_double_reference(void)
     c.lr = 0.05;
     c.weight_decay = 0.1;
     run_against_ref("adamw", c);
+
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_RMSPROP);
+    run_against_ref("rmsprop", c);
+    c.weight_decay = 0.05;
+    c.beta2 = 0.8;
+    c.eps = 1e-3;
+    run_against_ref("rmsprop wd/alpha/eps", c);
+
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAGRAD);
+    c.lr = 0.05;
+    run_against_ref("adagrad", c);
+    c.weight_decay = 0.02;
+    run_against_ref("adagrad wd", c);
 }
 
 /* ------------------------------------------------------------ PyTorch's own numbers */
@@ -428,7 +456,46 @@ static void test_configs(void)
     d = mtgrad_optim_config_default(MTGRAD_OPTIM_SGD);
     CHECK(d.kind == MTGRAD_OPTIM_SGD && d.lr == 1e-2 && d.momentum == 0.0 && d.weight_decay == 0.0, "sgd defaults");
 
-    mtgrad_optim_config c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
+    /* torch's RMSprop(lr=1e-2, alpha=0.99, eps=1e-8) and Adagrad(lr=1e-2, eps=1e-10); the AdaTask
+     * kinds take their family's */
+    d = mtgrad_optim_config_default(MTGRAD_OPTIM_RMSPROP);
+    CHECK(d.kind == MTGRAD_OPTIM_RMSPROP && d.lr == 1e-2 && d.beta2 == 0.99 && d.eps == 1e-8 &&
+              d.weight_decay == 0.0 && d.gamma == 0.1, "rmsprop defaults");
+    d = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAGRAD);
+    CHECK(d.kind == MTGRAD_OPTIM_ADAGRAD && d.lr == 1e-2 && d.eps == 1e-10 && d.weight_decay == 0.0,
+          "adagrad defaults");
+    d = mtgrad_optim_config_default(MTGRAD_OPTIM_ADATASK_ADAM);
+    CHECK(d.kind == MTGRAD_OPTIM_ADATASK_ADAM && d.lr == 1e-3 && d.beta1 == 0.9 && d.beta2 == 0.999 &&
+              d.eps == 1e-8 && d.weight_decay == 0.0, "adatask-adam defaults");
+    d = mtgrad_optim_config_default(MTGRAD_OPTIM_ADATASK_RMSPROP);
+    CHECK(d.kind == MTGRAD_OPTIM_ADATASK_RMSPROP && d.lr == 1e-2 && d.beta2 == 0.99 && d.eps == 1e-8,
+          "adatask-rmsprop defaults");
+    d = mtgrad_optim_config_default(MTGRAD_OPTIM_ADATASK_ADAGRAD);
+    CHECK(d.kind == MTGRAD_OPTIM_ADATASK_ADAGRAD && d.lr == 1e-2 && d.eps == 1e-10,
+          "adatask-adagrad defaults");
+
+    mtgrad_optim_config c = mtgrad_optim_config_default(MTGRAD_OPTIM_RMSPROP);
+    c.beta2 = 1.0;
+    CHECK_BAD(c, 4, MTGRAD_E_INVAL, "alpha");
+    c.beta2 = -0.5;
+    CHECK_BAD(c, 4, MTGRAD_E_INVAL, "alpha");
+    c.beta2 = 0.99;
+    c.beta1 = 7.0; /* not used by RMSprop */
+    CHECK_BAD(c, 4, MTGRAD_OK, "");
+    c.eps = 0.0;
+    CHECK_BAD(c, 4, MTGRAD_E_INVAL, "eps");
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAGRAD);
+    c.beta1 = c.beta2 = 3.0; /* not used by Adagrad */
+    CHECK_BAD(c, 4, MTGRAD_OK, "");
+    c.eps = -1.0;
+    CHECK_BAD(c, 4, MTGRAD_E_INVAL, "eps");
+    /* the AdaTask kinds need k and d */
+    for (int kd = MTGRAD_OPTIM_ADATASK_ADAM; kd <= MTGRAD_OPTIM_ADATASK_ADAGRAD; kd++) {
+        c = mtgrad_optim_config_default((mtgrad_optim_kind)kd);
+        CHECK_BAD(c, 4, MTGRAD_E_INVAL, "mtgrad_optimizer_new_tasks");
+    }
+
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
     c.lr = 0.0;
     CHECK_BAD(c, 4, MTGRAD_E_INVAL, "lr");
     c.lr = -1.0;
@@ -470,7 +537,7 @@ static void test_configs(void)
     CHECK_BAD(c, 4, MTGRAD_E_INVAL, "step_size");
     c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
     CHECK_BAD(c, 0, MTGRAD_E_SHAPE, "n");
-    c.kind = (mtgrad_optim_kind)7;
+    c.kind = (mtgrad_optim_kind)99;
     CHECK_BAD(c, 4, MTGRAD_E_INVAL, "kind");
     c = mtgrad_optim_config_default(MTGRAD_OPTIM_SGD);
     c.momentum = -0.5;
@@ -579,6 +646,69 @@ static void test_huge_counters(void)
     mtgrad_optimizer_free(o);
 }
 
+/* ------------------------------------------------------------ kinds and new_tasks */
+
+static void test_kinds(void)
+{
+    static const char *names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad", "adatask-adam",
+                                  "adatask-rmsprop", "adatask-adagrad"};
+    for (int i = 0; i < 8; i++) {
+        const char *nm = mtgrad_optim_kind_name((mtgrad_optim_kind)i);
+        CHECK(nm && strcmp(nm, names[i]) == 0, "name of kind %d: %s", i, nm ? nm : "(null)");
+        mtgrad_optim_kind k = (mtgrad_optim_kind)99;
+        CHECK(mtgrad_optim_kind_parse(names[i], &k) == MTGRAD_OK && (int)k == i, "parse %s", names[i]);
+        CHECK(mtgrad_optim_kind_per_task((mtgrad_optim_kind)i) == (i >= 5), "per_task %s", names[i]);
+    }
+    CHECK(mtgrad_optim_kind_name((mtgrad_optim_kind)8) == NULL, "name of kind 8");
+    CHECK(mtgrad_optim_kind_name((mtgrad_optim_kind)-1) == NULL, "name of kind -1");
+    CHECK(mtgrad_optim_kind_per_task((mtgrad_optim_kind)42) == 0, "per_task of an unknown kind");
+    mtgrad_optim_kind k = MTGRAD_OPTIM_SGD;
+    CHECK(mtgrad_optim_kind_parse("Adam", &k) == MTGRAD_E_INVAL && k == MTGRAD_OPTIM_SGD, "case matters");
+    CHECK(mtgrad_optim_kind_parse("adatask", &k) == MTGRAD_E_INVAL, "adatask alone");
+    CHECK(mtgrad_optim_kind_parse("", &k) == MTGRAD_E_INVAL, "empty name");
+    CHECK(mtgrad_optim_kind_parse(NULL, &k) == MTGRAD_E_INVAL, "NULL name");
+    CHECK(mtgrad_optim_kind_parse("adam", NULL) == MTGRAD_E_INVAL, "NULL kind");
+
+    /* new_tasks: shape checks for every kind; plain kinds ignore k and d */
+    char err[256];
+    mtgrad_optimizer *o = NULL;
+    for (int i = 0; i < 8; i++) {
+        mtgrad_optim_config c = mtgrad_optim_config_default((mtgrad_optim_kind)i);
+        const int64_t bad[][3] = {{10, 0, 5}, {10, MTGRAD_NN_MAX_TASKS + 1, 5}, {10, 2, -1}, {10, 2, 11}, {0, 2, 0}};
+        for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+            o = (mtgrad_optimizer *)(void *)err;
+            mtgrad_status s = mtgrad_optimizer_new_tasks(&o, &c, bad[b][0], bad[b][1], bad[b][2], err, sizeof err);
+            CHECK(s == MTGRAD_E_SHAPE && o == NULL, "%s: new_tasks(n %lld, k %lld, d %lld) = %d", names[i],
+                  (long long)bad[b][0], (long long)bad[b][1], (long long)bad[b][2], (int)s);
+        }
+        CHECK(mtgrad_optimizer_new_tasks(&o, &c, 10, 3, 10, err, sizeof err) == MTGRAD_OK && o, "%s: %s", names[i], err);
+        CHECK(mtgrad_optimizer_per_task(o) == (i >= 5), "%s: per_task", names[i]);
+        mtgrad_optimizer_free(o);
+        CHECK(mtgrad_optimizer_new_tasks(&o, &c, 10, MTGRAD_NN_MAX_TASKS, 0, err, sizeof err) == MTGRAD_OK, "%s: d 0", names[i]);
+        mtgrad_optimizer_free(o);
+    }
+    mtgrad_optim_config c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADATASK_ADAM);
+    c.lr = -1;
+    CHECK(mtgrad_optimizer_new_tasks(&o, &c, 10, 2, 5, err, sizeof err) == MTGRAD_E_INVAL && strstr(err, "lr"),
+          "new_tasks checks the config: %s", err);
+    CHECK(mtgrad_optimizer_new_tasks(NULL, &c, 10, 2, 5, err, sizeof err) == MTGRAD_E_INVAL, "NULL out");
+    CHECK(mtgrad_optimizer_new_tasks(&o, NULL, 10, 2, 5, NULL, 0) == MTGRAD_E_INVAL && o == NULL, "NULL config");
+    CHECK(mtgrad_optimizer_per_task(NULL) == 0, "per_task(NULL)");
+
+    /* the plain step refuses AdaTask, step_tasks refuses the plain kinds */
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_ADATASK_RMSPROP);
+    CHECK(mtgrad_optimizer_new_tasks(&o, &c, 4, 2, 2, err, sizeof err) == MTGRAD_OK, "%s", err);
+    float p[4] = {1, 2, 3, 4}, g[4] = {1, 1, 1, 1}, G[4] = {1, 1, 1, 1};
+    CHECK(mtgrad_optimizer_step(o, p, g) == MTGRAD_E_UNSUPPORTED, "step on adatask");
+    CHECK(mtgrad_optimizer_steps(o) == 0 && p[0] == 1, "a refused step changed something");
+    mtgrad_optimizer_free(o);
+    c = mtgrad_optim_config_default(MTGRAD_OPTIM_RMSPROP);
+    CHECK(mtgrad_optimizer_new_tasks(&o, &c, 4, 2, 2, err, sizeof err) == MTGRAD_OK, "%s", err);
+    CHECK(mtgrad_optimizer_step_tasks(o, p, g, G, 2) == MTGRAD_E_UNSUPPORTED, "step_tasks on rmsprop");
+    CHECK(mtgrad_optimizer_step(o, p, g) == MTGRAD_OK, "plain kind from new_tasks steps");
+    mtgrad_optimizer_free(o);
+}
+
 int main(void)
 {
     test_against_double_reference();
@@ -588,13 +718,20 @@ int main(void)
     test_save_load(MTGRAD_OPTIM_SGD, "sgd");
     test_save_load(MTGRAD_OPTIM_ADAM, "adam");
     test_save_load(MTGRAD_OPTIM_ADAMW, "adamw");
+    test_save_load(MTGRAD_OPTIM_RMSPROP, "rmsprop");
+    test_save_load(MTGRAD_OPTIM_ADAGRAD, "adagrad");
     test_nonfinite(MTGRAD_OPTIM_SGD, "sgd");
     test_nonfinite(MTGRAD_OPTIM_ADAM, "adam");
     test_nonfinite(MTGRAD_OPTIM_ADAMW, "adamw");
+    test_nonfinite(MTGRAD_OPTIM_RMSPROP, "rmsprop");
+    test_nonfinite(MTGRAD_OPTIM_ADAGRAD, "adagrad");
     test_configs();
+    test_kinds();
     test_huge_counters();
     test_paths_agree(MTGRAD_OPTIM_SGD, "sgd");
     test_paths_agree(MTGRAD_OPTIM_ADAM, "adam");
     test_paths_agree(MTGRAD_OPTIM_ADAMW, "adamw");
+    test_paths_agree(MTGRAD_OPTIM_RMSPROP, "rmsprop");
+    test_paths_agree(MTGRAD_OPTIM_ADAGRAD, "adagrad");
     return harness_report();
 }
