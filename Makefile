@@ -112,7 +112,7 @@ $(BUILD)/tests/nn/%: tests/nn/%.c tests/harness.h $(LIB_NN) $(LIB_A)
 $(BUILD)/tests/data/%: tests/data/%.c tests/harness.h $(LIB_NN) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
-$(BUILD)/tests/eval/%: tests/eval/%.c tests/harness.h $(LIB_NN) $(LIB_A)
+$(BUILD)/tests/eval/%: tests/eval/%.c tests/harness.h $(wildcard tests/eval/*.h) $(LIB_NN) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 

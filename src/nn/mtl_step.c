@@ -57,7 +57,7 @@ void mtgrad_mtl_step_free(mtgrad_mtl_step *s)
     mtgrad_aggregator_free(s->a);
     mtgrad_optimizer_free(s->o);
     void *bufs[] = {s->G, s->grad, s->w, s->epoch_w, s->losses, s->losses_after, s->probe,
-                    s->state, s->sampled, s->M, s->method, s->params, s->sub, s->rows,
+                    s->state, s->sampled, s->M, s->partials, s->method, s->params, s->sub, s->rows,
                     s->wrow, s->lrow, s->coef, s->R, s->zgrad, s->theta, s->h, s->prev_L, s->G1, s->G2};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(s);
@@ -290,6 +290,42 @@ const unsigned char *mtgrad_mtl_step_sampled(const mtgrad_mtl_step *s)
 }
 
 /* ---------------------------------------------------------------- shared phases */
+
+double *mtgradi_step_alloc_gram(mtgrad_mtl_step *s)
+{
+    if (s->M) return s->M;
+    size_t n = mtgradi_gram_work_size(s->k), nc = mtgradi_cross_gram_work_size(s->k);
+    s->partials = mtgradi_malloc((n > nc ? n : nc) * sizeof *s->partials);
+    if (!s->partials) return NULL;
+    s->M = mtgradi_malloc((size_t)(s->k * s->k) * sizeof *s->M);
+    return s->M;
+}
+
+static mtgrad_status gram_finite(mtgrad_mtl_step *s, const double *M, int64_t rows, const char *what)
+{
+    for (int64_t i = 0; i < rows * rows; i++)
+        if (!isfinite(M[i]))
+            return mtgradi_step_fail(s, MTGRAD_E_NONFINITE, "the Gram matrix of %s is not finite "
+                                     "(NaN in the gradients, or an overflow)", what);
+    return MTGRAD_OK;
+}
+
+mtgrad_status mtgradi_step_gram(mtgrad_mtl_step *s, const float *G, int64_t rows, int64_t len,
+                                int64_t ld, double *M, const char *what)
+{
+    mtgradi_mat g = {G, NULL, rows, len, ld};
+    mtgradi_gram(&g, M, s->partials, mtgrad_nn_threads());
+    return gram_finite(s, M, rows, what);
+}
+
+mtgrad_status mtgradi_step_cross_gram(mtgrad_mtl_step *s, const float *A, const float *B,
+                                      int64_t rows, int64_t len, int64_t ld, double *C,
+                                      const char *what)
+{
+    mtgradi_mat a = {A, NULL, rows, len, ld}, b = {B, NULL, rows, len, ld};
+    mtgradi_cross_gram(&a, &b, C, s->partials, mtgrad_nn_threads());
+    return gram_finite(s, C, rows, what);
+}
 
 double mtgradi_step_norm(const float *x, int64_t n)
 {

@@ -24,7 +24,7 @@ mtgrad_status mtgradi_step_adatask_setup(mtgrad_mtl_step *s, char *err, size_t e
         return mtgradi_errmsg(err, errlen, MTGRAD_E_STATE, "mtl step: the AdaTask optimizer "
                               "does not keep per-task moments");
     if ((s->flags & MTGRAD_NEEDS_GRAM) && !(s->flags & MTGRAD_NEEDS_JACOBIAN)) {
-        s->M = mtgradi_malloc((size_t)(s->k * s->k) * sizeof *s->M);
+        s->M = mtgradi_step_alloc_gram(s);
         if (!s->M) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "mtl step: out of memory");
     }
     return MTGRAD_OK;
@@ -43,8 +43,8 @@ static mtgrad_status adatask_weights(mtgrad_mtl_step *s, double *t)
     } else if (s->flags & MTGRAD_NEEDS_JACOBIAN) {
         st = mtgrad_aggregate_f32(s->a, s->G, s->k, s->d, s->d, L, s->grad, s->w);
     } else {
-        st = mtgrad_gram_f32(s->G, s->k, s->d, s->d, s->M);
-        if (st != MTGRAD_OK) return mtgradi_step_fail(s, st, "the Gram matrix of G is not finite");
+        st = mtgradi_step_gram(s, s->G, s->k, s->d, s->d, s->M, "G");
+        if (st != MTGRAD_OK) return st;
         t[MTGRAD_TIME_GRAM] += mtgradi_now() - t0;
         t0 = mtgradi_now();
         st = mtgrad_weights_from_gram(s->a, s->M, s->k, L, s->w);

@@ -27,7 +27,7 @@ mtgrad_status mtgradi_step_double_setup(mtgrad_mtl_step *s, char *err, size_t er
     size_t kd = (size_t)s->k * (size_t)s->d;
     s->G1 = mtgradi_calloc(kd, sizeof *s->G1);
     s->G2 = mtgradi_calloc(kd, sizeof *s->G2);
-    s->M = mtgradi_malloc((size_t)(s->k * s->k) * sizeof *s->M);
+    s->M = mtgradi_step_alloc_gram(s);
     if (!s->G1 || !s->G2 || !s->M)
         return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "mtl step: out of memory");
     return MTGRAD_OK;
@@ -66,9 +66,9 @@ mtgrad_status mtgradi_step_double_grad(mtgrad_mtl_step *s, const float *const *x
         if (st != MTGRAD_OK) return st;
     }
     double t0 = mtgradi_now();
-    mtgrad_status st = mtgrad_cross_gram_f32(s->G1, s->G2, s->k, s->d, s->d, s->M);
-    if (st != MTGRAD_OK)
-        return mtgradi_step_fail(s, st, "the cross Gram of batches 1 and 2 is not finite");
+    mtgrad_status st = mtgradi_step_cross_gram(s, s->G1, s->G2, s->k, s->d, s->d, s->M,
+                                               "batches 1 and 2");
+    if (st != MTGRAD_OK) return st;
     double t1 = mtgradi_now();
     st = mtgrad_weights_from_cross_gram(s->a, s->M, s->k,
                                         mtgradi_step_method_losses(s, s->losses), s->w);

@@ -5,8 +5,8 @@
  * lives in its own file: task sampling and representation gradients (mtl_step_sample.c),
  * MARIGOLD's loss-value feedback (mtl_step_marigold.c), SDMGrad's double sampling
  * (mtl_step_double.c), the AdaTask optimizers (mtl_step_adatask.c), and the step's own state
- * (mtl_step_state.c). Every buffer a path needs is allocated at creation, except the
- * aggregators of task sampling, which are created the first time a subset size is drawn.
+ * (mtl_step_state.c). Every buffer a path needs, the aggregators of task sampling included, is
+ * allocated at creation: a step never allocates.
  */
 #ifndef MTGRAD_MTL_STEP_INTERNAL_H
 #define MTGRAD_MTL_STEP_INTERNAL_H
@@ -50,6 +50,7 @@ struct mtgrad_mtl_step {
     size_t state_len;
     unsigned char *sampled; /* k: tasks backpropagated through the trunk by the last step */
     double *M;         /* k x k Gram (rep, AdaTask, marigold exact, double sampling) */
+    double *partials;  /* the Gram kernels' workspace (whenever M is allocated) */
 
     /* nash_mtl update_weights_every, taken over by the step (0 = not taken over) */
     int64_t every;
@@ -113,6 +114,16 @@ void mtgradi_step_clip(mtgrad_mtl_step *s);
 void mtgradi_step_weight_heads(mtgrad_mtl_step *s, const double *w);
 /* The losses the method reads (NULL unless it has MTGRAD_NEEDS_LOSSES). */
 const double *mtgradi_step_method_losses(const mtgrad_mtl_step *s, const double *L);
+/* Allocates s->M (k x k) and the kernels' workspace once; returns s->M, NULL when out of
+ * memory. */
+double *mtgradi_step_alloc_gram(mtgrad_mtl_step *s);
+/* M = G G^T (rows x rows) and C = A B^T with the step's workspace (the public kernels allocate
+ * theirs); E_NONFINITE with a message naming `what` when a product overflows or G has NaN. */
+mtgrad_status mtgradi_step_gram(mtgrad_mtl_step *s, const float *G, int64_t rows, int64_t len,
+                                int64_t ld, double *M, const char *what);
+mtgrad_status mtgradi_step_cross_gram(mtgrad_mtl_step *s, const float *A, const float *B,
+                                      int64_t rows, int64_t len, int64_t ld, double *C,
+                                      const char *what);
 /* ||x|| of n floats, in double. */
 double mtgradi_step_norm(const float *x, int64_t n);
 
@@ -121,7 +132,8 @@ double mtgradi_step_norm(const float *x, int64_t n);
 mtgrad_status mtgradi_step_sampling_setup(mtgrad_mtl_step *s, const char *method,
                                           const char *params, char *err, size_t errlen);
 mtgrad_status mtgradi_step_rep_setup(mtgrad_mtl_step *s, char *err, size_t errlen);
-/* The aggregator of task sampling for `rows` drawn rows (created on first use). */
+/* The aggregator of task sampling for `rows` drawn rows (created with the step; after a load
+ * of an older state without it, on first use). */
 mtgrad_status mtgradi_step_sub_aggregator(mtgrad_mtl_step *s, int64_t rows,
                                           mtgrad_aggregator **out);
 /* A new aggregator for `rows` rows with the step's method, parameters and take-overs. */

@@ -70,7 +70,7 @@ mtgrad_status mtgradi_step_marigold_setup(mtgrad_mtl_step *s, char *err, size_t 
             return mtgradi_errmsg(err, errlen, MTGRAD_E_SHAPE, "mtl step: estimator=exact needs "
                                   "the task gradients on the shared parameters, and the model has none");
         s->G = mtgradi_calloc(k * d, sizeof *s->G);
-        s->M = mtgradi_malloc(k * k * sizeof *s->M);
+        s->M = mtgradi_step_alloc_gram(s);
         if (!s->G || !s->M) return mtgradi_errmsg(err, errlen, MTGRAD_E_NOMEM, "mtl step: out of memory");
     } else if (d > 0) {
         s->theta = mtgradi_malloc(d * sizeof *s->theta);
@@ -152,8 +152,8 @@ static mtgrad_status exact_grad(mtgrad_mtl_step *s, double *t)
                                      mtgrad_status_str(st));
     }
     double t1 = mtgradi_now();
-    mtgrad_status st = mtgrad_gram_f32(s->G, s->k, s->d, s->d, s->M);
-    if (st != MTGRAD_OK) return mtgradi_step_fail(s, st, "the Gram matrix of G is not finite");
+    mtgrad_status st = mtgradi_step_gram(s, s->G, s->k, s->d, s->d, s->M, "G");
+    if (st != MTGRAD_OK) return st;
     double t2 = mtgradi_now();
     st = mtgrad_weights_from_gram(s->a, s->M, s->k, mtgradi_step_method_losses(s, s->losses), s->w);
     st = mtgradi_step_solver(s, s->a, st, "weights");

@@ -8,7 +8,7 @@
  *   The draws come from a generator seeded from (seed, step count) alone, so a resumed run
  *   draws the same subsets without any saved generator state.
  *   One aggregator per number of rows: a k x k method cannot be called on |S| rows. They are
- *   created the first time a size is drawn (sub[k] is the step's own aggregator); a stateful
+ *   created with the step (sub[k] is the step's own aggregator); a stateful
  *   method therefore keeps one state per subset size (e.g. sdmgrad's warm-started w of each
  *   size), all saved by mtgrad_mtl_step_save. Rows are in ascending task order (fast:K: the
  *   singles ascending, then the pseudo-task last, as the reference weights (1/k, ..., 1/k,
@@ -78,19 +78,29 @@ mtgrad_status mtgradi_step_sampling_setup(mtgrad_mtl_step *s, const char *method
     s->sub[k] = s->a;
     char buf[8];
     s->has_g0 = mtgrad_aggregator_get_param(s->a, "g0_weights", buf, sizeof buf) >= 0;
-    if (s->sample_kind != MTGRADI_SAMPLE_FAST) return MTGRAD_OK;
-    mtgrad_status st = alloc_rep(s, s->k - s->sample_n + 1);
-    if (st != MTGRAD_OK)
-        return mtgradi_errmsg(err, errlen, st, "mtl step: %s", st == MTGRAD_E_NOMEM
-                              ? "out of memory" : "fast:K needs the trunk's output size");
-    if (s->has_g0 && s->sample_n == s->k && set_g0_weights(s, s->a) != MTGRAD_OK)
-        return mtgradi_errmsg(err, errlen, MTGRAD_E_INVAL, "mtl step: cannot set g0_weights");
+    mtgrad_status st = MTGRAD_OK;
+    if (s->sample_kind == MTGRADI_SAMPLE_FAST) {
+        st = alloc_rep(s, s->k - s->sample_n + 1);
+        if (st != MTGRAD_OK)
+            return mtgradi_errmsg(err, errlen, st, "mtl step: %s", st == MTGRAD_E_NOMEM
+                                  ? "out of memory" : "fast:K needs the trunk's output size");
+        if (s->has_g0 && s->sample_n == s->k) st = set_g0_weights(s, s->a);
+        if (st != MTGRAD_OK)
+            return mtgradi_errmsg(err, errlen, st, "mtl step: cannot set g0_weights: %s",
+                                  mtgrad_status_str(st));
+    }
+    /* Every subset size's aggregator now, so that a step never allocates (or fails to). */
+    for (int64_t r = 1; r < s->k; r++) {
+        if (s->sample_kind == MTGRADI_SAMPLE_FAST && r != s->sample_n) continue;
+        st = mtgradi_step_new_sub(s, r, &s->sub[r], err, errlen);
+        if (st != MTGRAD_OK) return st;
+    }
     return MTGRAD_OK;
 }
 
 mtgrad_status mtgradi_step_rep_setup(mtgrad_mtl_step *s, char *err, size_t errlen)
 {
-    s->M = mtgradi_malloc((size_t)(s->k * s->k) * sizeof *s->M);
+    s->M = mtgradi_step_alloc_gram(s);
     mtgrad_status st = s->M ? alloc_rep(s, s->k) : MTGRAD_E_NOMEM;
     if (st != MTGRAD_OK)
         return mtgradi_errmsg(err, errlen, st, "mtl step: %s", st == MTGRAD_E_NOMEM
@@ -283,9 +293,9 @@ mtgrad_status mtgradi_step_rep_grad(mtgrad_mtl_step *s, int64_t n, double *t)
         if (st != MTGRAD_OK) return st;
     }
     double t1 = mtgradi_now();
-    mtgrad_status st = mtgrad_gram_f32(s->R, s->k, len, s->rep_len, s->M);
-    if (st != MTGRAD_OK)
-        return mtgradi_step_fail(s, st, "the Gram of the representation gradients is not finite");
+    mtgrad_status st = mtgradi_step_gram(s, s->R, s->k, len, s->rep_len, s->M,
+                                         "the representation gradients");
+    if (st != MTGRAD_OK) return st;
     double t2 = mtgradi_now();
     st = mtgrad_weights_from_gram(s->a, s->M, s->k, mtgradi_step_method_losses(s, s->losses), s->w);
     st = mtgradi_step_solver(s, s->a, st, "weights");

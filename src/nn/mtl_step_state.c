@@ -140,6 +140,12 @@ mtgrad_status mtgrad_mtl_step_load(mtgrad_mtl_step *s, const void *buf, size_t l
     if (!tmp) return MTGRAD_E_NOMEM;
     size_t blobs = STEP_HEADER + 8 * (2 * (size_t)s->k + 2);
     st = load_subs(s, p, blobs, len - 8, mtgradi_get_u64(p + 48), tmp);
+    /* a size the state does not hold starts fresh (as in the run that wrote it) */
+    for (int64_t r = 1; st == MTGRAD_OK && s->sub && r < s->k; r++)
+        if (s->sub[r] && !tmp[r]) {
+            st = mtgradi_step_new_sub(s, r, &tmp[r], NULL, 0);
+            if (st != MTGRAD_OK && st != MTGRAD_E_NOMEM) st = MTGRAD_E_STATE;
+        }
     if (st == MTGRAD_OK) {
         s->have_w = (int)mtgradi_get_u64(p + 32);
         s->pending = (int)pending;

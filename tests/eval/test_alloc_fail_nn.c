@@ -43,6 +43,7 @@ typedef struct nn_ctx {
     mtgrad_train_result *r;
     const char *method, *params, *bench, *bench_params;
     mtgrad_optim_config oc;
+    mtgrad_step_options so; /* task sampling / gradient space of the step paths */
     unsigned char state[4096];
     size_t state_len;
     mtgrad_train_config tc;
@@ -144,7 +145,8 @@ static mtgrad_status step_call(void *v)
 {
     nn_ctx *c = v;
     char err[256];
-    return mtgrad_mtl_step_new(&c->s, c->m, c->method, c->params, &c->oc, err, sizeof err);
+    return mtgrad_mtl_step_new_ex(&c->s, c->m, c->method, c->params, &c->oc, &c->so, err,
+                                  sizeof err);
 }
 
 static void step_done(void *v, mtgrad_status s)
@@ -166,20 +168,23 @@ static void step_hot_path(nn_ctx *c)
     step_prepare(c);
     char err[256];
     mtgrad_mtl_step *s = NULL;
-    if (mtgrad_mtl_step_new(&s, c->m, c->method, c->params, &c->oc, err, sizeof err) != MTGRAD_OK)
+    if (mtgrad_mtl_step_new_ex(&s, c->m, c->method, c->params, &c->oc, &c->so, err, sizeof err) !=
+        MTGRAD_OK)
         return;
+    const float *xs[3] = {X, X, X}, *ys[3] = {Y, Y, Y};
+    int nb = mtgrad_mtl_step_batches(s);
     double L[2], mean[2] = {1.0, 0.5};
     CHECK(mtgrad_mtl_step_begin_epoch(s, 0) == MTGRAD_OK, "begin_epoch"); /* warm-up */
     long a0 = mtgradi_alloc_count();
     for (int e = 0; e < 3; e++) {
         (void)mtgrad_mtl_step_begin_epoch(s, e);
         for (int i = 0; i < 2; i++)
-            CHECK(mtgrad_mtl_step_run(s, X, Y, NB, L, NULL) == MTGRAD_OK, "%s step: %s", c->method,
-                  mtgrad_mtl_step_error(s));
+            CHECK(mtgrad_mtl_step_run_batches(s, xs, ys, nb, NB, L, NULL) == MTGRAD_OK,
+                  "%s step: %s", c->name, mtgrad_mtl_step_error(s));
         (void)mtgrad_mtl_step_end_epoch(s, mean);
     }
     long n = mtgradi_alloc_count() - a0;
-    CHECK(n == 0, "mtl_step_run %s allocates: %ld allocations in 6 steps", c->method, n);
+    CHECK(n == 0, "%s allocates: %ld allocations in 6 steps", c->name, n);
     printf("%-40s %3ld allocations in 6 steps\n", c->name, n);
     mtgrad_mtl_step_free(s);
 }
@@ -318,19 +323,42 @@ int main(void)
         }
     }
 
-    const char *methods[][2] = {{"mgda", NULL},     {"cagrad", NULL}, {"pcgrad", NULL},
-                                {"ls", "weights=1:2"}, {"dwa", NULL}, {"famo", "min_losses=0:0"},
-                                {"nash_mtl", NULL}};
-    c->oc = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
+    /* method, params, task_sample, grad_space, optimizer */
+    const char *methods[][5] = {
+        {"mgda", NULL, NULL, NULL, NULL},         {"cagrad", NULL, NULL, NULL, NULL},
+        {"pcgrad", NULL, NULL, NULL, NULL},       {"ls", "weights=1:2", NULL, NULL, NULL},
+        {"dwa", NULL, NULL, NULL, NULL},          {"famo", "min_losses=0:0", NULL, NULL, NULL},
+        {"nash_mtl", NULL, NULL, NULL, NULL},     {"nash_mtl", "update_weights_every=2", NULL, NULL, NULL},
+        {"uw", NULL, NULL, NULL, NULL},           {"gradnorm", NULL, NULL, NULL, NULL},
+        {"marigold", NULL, NULL, NULL, NULL},     {"marigold", "estimator=central", NULL, NULL, NULL},
+        {"marigold", "estimator=step,reuse_next=1", NULL, NULL, NULL},
+        {"marigold", "estimator=exact", NULL, NULL, NULL},
+        {"mgda", NULL, NULL, "rep", NULL},        {"sdmgrad", NULL, "os:1", NULL, NULL},
+        {"cagrad", NULL, "fast:2", NULL, NULL},   {"sdmgrad", "sampling=double", NULL, NULL, NULL},
+        {"ls", NULL, NULL, NULL, "adatask-adam"}, {"nash_mtl", NULL, NULL, NULL, "adatask-rmsprop"},
+    };
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        c->method = methods[i][0];
-        c->params = methods[i][1];
-        snprintf(c->name, sizeof c->name, "mtl_step_new %s", c->method);
+        const char *const *e = methods[i];
+        c->method = e[0];
+        c->params = e[1];
+        c->so = mtgrad_step_options_default();
+        c->so.task_sample = e[2];
+        c->so.grad_space = e[3];
+        mtgrad_optim_kind kind = MTGRAD_OPTIM_ADAM;
+        CHECK(!e[4] || mtgrad_optim_kind_parse(e[4], &kind) == MTGRAD_OK, "optimizer %s", e[4]);
+        c->oc = mtgrad_optim_config_default(kind);
+        char label[96];
+        snprintf(label, sizeof label, "%s%s%s%s%s%s%s%s%s", e[0], e[1] ? "[" : "", e[1] ? e[1] : "",
+                 e[1] ? "]" : "", e[2] ? "@" : "", e[2] ? e[2] : "", e[3] ? "@" : "",
+                 e[3] ? e[3] : "", e[4] ? "@adatask" : "");
+        snprintf(c->name, sizeof c->name, "mtl_step_new %s", label);
         path ps = {c->name, step_prepare, step_call, step_done};
         sweep(&ps, c);
-        snprintf(c->name, sizeof c->name, "mtl_step_run %s", c->method);
+        snprintf(c->name, sizeof c->name, "mtl_step_run %s", label);
         step_hot_path(c);
     }
+    c->so = mtgrad_step_options_default();
+    c->oc = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
     mtgrad_model_free(c->m);
     c->m = NULL;
 
