@@ -14,6 +14,7 @@
  * mgda's phases (no clipping pass). Built on the public header only (tools/ rule); the timing
  * code and the streaming-read kernel are the tool's own. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
+#include "bench_train.h"
 #include "cli.h"
 #include "mtgrad.h"
 
@@ -52,7 +53,10 @@ const char mtgrad_usage_bench[] =
     "      --no-blas       skip OpenBLAS: no xOpenBLAS, and the floor is the bandwidth floor\n"
     "  -j, --json          one JSON object on stdout instead of the table\n"
     "  Columns: ms (median), GB/s = 4·k·d bytes of G / time, xfloor = time / floor,\n"
-    "  xOpenBLAS = ssyrk time / our Gram time, solve_us = the method's own k x k work.\n";
+    "  xOpenBLAS = ssyrk time / our Gram time, solve_us = the method's own k x k work.\n"
+    "usage: mtgrad bench --train [OPTIONS]   (see 'mtgrad bench --train --help')\n"
+    "  Time per training step of every method against k on fashion-k and mmoe: ms, x LS,\n"
+    "  forward and backward passes per step, phase split.\n";
 
 #define MAX_LIST 16
 #define BW_BYTES ((size_t)512 << 20) /* 512 MiB: 16x the 32 MiB L3 of the project's machines */
@@ -559,6 +563,8 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
 
 int mtgrad_cmd_bench(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) /* the training-step bench has its own options */
+        if (strcmp(argv[i], "--train") == 0) return mtgrad_cmd_bench_train(argc, argv);
     bench_opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;

@@ -1,9 +1,13 @@
 /* cmd_methods.c — `mtgrad methods [--json|--markdown]`: every registered method with what it
- * needs, its parameters (from the library's own descriptions) and a one-line summary.
- * --markdown prints the table kept in README.md between <!-- methods:begin/end -->. */
+ * needs, its parameters (from the library's own descriptions) and a one-line summary, then the
+ * optimizers (with the memory each keeps: AdaTask's per-task moments are the cost to know
+ * before choosing it) and the training-step options that reshape a step beyond the method.
+ * --markdown prints the table kept in README.md between <!-- methods:begin/end --> (methods
+ * only, so that the README stays one generated table). */
 #define _GNU_SOURCE /* getopt_long */
 #include "cli.h"
 #include "mtgrad.h"
+#include "mtgrad_nn.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -15,8 +19,10 @@
 const char mtgrad_usage_methods[] =
     "usage: mtgrad methods [--json | --markdown]\n"
     "  Lists every method: what it needs (gram, jacobian, losses, random, stateful,\n"
-    "  losses-after), whether it has task weights, its parameters with defaults and ranges.\n"
-    "  --json       an array of objects\n"
+    "  losses-after, feedback), whether it has task weights, its parameters with defaults and\n"
+    "  ranges; then the optimizers with the memory they keep, and the step options\n"
+    "  (--task-sample, --grad-space).\n"
+    "  --json       one object: \"methods\", \"optimizers\" and \"step_options\" arrays\n"
     "  --markdown   the table of README.md (method | needs | parameters (defaults) | what it does)\n";
 
 /* Flag words, in the order they are printed. */
@@ -35,6 +41,8 @@ static const struct {
     {MTGRAD_PROMISE_NONCONFLICT, "nonconflict", 0},
     {MTGRAD_PROMISE_PERMUTATION, "permutation", 0},
     {MTGRAD_HEADS_WEIGHTED, "heads-weighted", 0},
+    {MTGRAD_NEEDS_FEEDBACK, "feedback", 1},
+    {MTGRAD_CROSS_GRAM, "cross-gram", 0}, /* an ability (double sampling), not a need */
 };
 #define N_FLAG_WORDS (sizeof flag_words / sizeof flag_words[0])
 
@@ -80,6 +88,124 @@ static void flags_str(unsigned flags, int needs_only, char *buf, size_t len)
     }
 }
 
+/* ------------------------------------------------------------------ optimizers */
+
+#define MAX_OPTIM_KINDS 64 /* kinds are probed by number until the library has no name */
+
+/* Floats of state one parameter keeps in the optimizer's family (AdaTask: per task on the
+ * shared parameters); -1 for a kind this tool does not know. SGD keeps its momentum buffer. */
+static int optim_moments(mtgrad_optim_kind kind)
+{
+    switch (kind) {
+    case MTGRAD_OPTIM_SGD: return 1;
+    case MTGRAD_OPTIM_ADAM: return 2;
+    case MTGRAD_OPTIM_ADAMW: return 2;
+    case MTGRAD_OPTIM_RMSPROP: return 1;
+    case MTGRAD_OPTIM_ADAGRAD: return 1;
+    case MTGRAD_OPTIM_ADATASK_ADAM: return 2;
+    case MTGRAD_OPTIM_ADATASK_RMSPROP: return 1;
+    case MTGRAD_OPTIM_ADATASK_ADAGRAD: return 1;
+    }
+    return -1;
+}
+
+static void optim_memory_str(mtgrad_optim_kind kind, char *buf, size_t len)
+{
+    int m = optim_moments(kind);
+    if (m < 0)
+        snprintf(buf, len, "(memory not described)");
+    else if (mtgrad_optim_kind_per_task(kind))
+        snprintf(buf, len, "%s·d floats for the d shared parameters + %d per "
+                           "task-specific parameter", m == 1 ? "k" : "2k", m);
+    else
+        snprintf(buf, len, "%d float%s per parameter%s", m, m == 1 ? "" : "s",
+                 kind == MTGRAD_OPTIM_SGD ? " with momentum (0 without)" : "");
+}
+
+/* Indented like a method's parameter lines: a line that starts in column 0 names a method
+ * (tests/scripts/test_readme.sh and other readers take the first word of such lines). */
+static const char step_options_text[] =
+    "  step options (mtgrad train / compare):\n"
+    "    --task-sample os:N   SDMGrad-OS: each task kept with probability N/k (redrawn until\n"
+    "                         one is); only the kept tasks backpropagate through the trunk\n"
+    "    --task-sample fast:K CAGrad-fastK: K-1 random tasks plus the mean of the others'\n"
+    "                         losses as one pseudo-task (K trunk backwards); both for methods\n"
+    "                         that need the Gram matrix or the Jacobian\n"
+    "    --grad-space rep     MGDA-UB: the Gram matrix of the gradients at the shared\n"
+    "                         representation (k head backwards, one trunk backward);\n"
+    "                         Gram-only methods with weights\n";
+
+static void print_optimizers_text(void)
+{
+    printf("\n  optimizers (--optimizer NAME; the recipe's lr, schedule and weight decay):\n");
+    for (int i = 0; i < MAX_OPTIM_KINDS; i++) {
+        const char *name = mtgrad_optim_kind_name((mtgrad_optim_kind)i);
+        if (!name) break;
+        char mem[160];
+        optim_memory_str((mtgrad_optim_kind)i, mem, sizeof mem);
+        printf("    %-16s %s\n", name, mem);
+    }
+    printf("\n%s", step_options_text);
+}
+
+static cJSON *optimizers_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < MAX_OPTIM_KINDS; i++) {
+        mtgrad_optim_kind kind = (mtgrad_optim_kind)i;
+        const char *name = mtgrad_optim_kind_name(kind);
+        if (!name) break;
+        char mem[160];
+        optim_memory_str(kind, mem, sizeof mem);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(arr, o);
+        cJSON_AddStringToObject(o, "name", name);
+        cJSON_AddBoolToObject(o, "per_task", mtgrad_optim_kind_per_task(kind) != 0);
+        /* per_task: each shared parameter keeps floats_per_param floats per task */
+        if (optim_moments(kind) >= 0)
+            cJSON_AddNumberToObject(o, "floats_per_param", optim_moments(kind));
+        else
+            cJSON_AddNullToObject(o, "floats_per_param");
+        cJSON_AddStringToObject(o, "memory", mem);
+    }
+    return arr;
+}
+
+static cJSON *step_option_json(const char *option, const char *values, const char *doc)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "option", option);
+    cJSON *v = cJSON_AddArrayToObject(o, "values");
+    for (const char *s = values; s;) {
+        const char *bar = strchr(s, '|');
+        size_t n = bar ? (size_t)(bar - s) : strlen(s);
+        char word[64];
+        snprintf(word, sizeof word, "%.*s", (int)n, s);
+        cJSON_AddItemToArray(v, cJSON_CreateString(word));
+        s = bar ? bar + 1 : NULL;
+    }
+    cJSON_AddStringToObject(o, "doc", doc);
+    return o;
+}
+
+static cJSON *step_options_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_AddItemToArray(
+        arr, step_option_json("--task-sample", "os:N|fast:K",
+                              "os:N (SDMGrad-OS): each task kept with probability N/k, redrawn "
+                              "until one is; fast:K (CAGrad-fastK): K-1 random tasks plus the "
+                              "mean of the others as one pseudo-task. Only the sampled tasks "
+                              "backpropagate through the trunk. Methods that need the Gram "
+                              "matrix or the Jacobian."));
+    cJSON_AddItemToArray(
+        arr, step_option_json("--grad-space", "param|rep",
+                              "rep (MGDA-UB): the Gram matrix of the gradients at the shared "
+                              "representation, one trunk backward per step; Gram-only methods "
+                              "with weights. param (default): the shared parameters."));
+    return arr;
+}
+
 /* ------------------------------------------------------------------ text */
 
 static void print_text(void)
@@ -100,6 +226,7 @@ static void print_text(void)
                    (p->flags & MTGRAD_PARAM_COMMON) ? " (common)" : "", p->doc ? p->doc : "");
         }
     }
+    print_optimizers_text();
 }
 
 /* ------------------------------------------------------------------ JSON */
@@ -140,8 +267,13 @@ static cJSON *param_json(const mtgrad_param_desc *p)
 
 static int print_json(void)
 {
-    cJSON *arr = cJSON_CreateArray();
-    if (!arr) return 1;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "methods") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        fprintf(stderr, "mtgrad: out of memory\n");
+        return 1;
+    }
     for (size_t i = 0; i < mtgrad_method_count(); i++) {
         const mtgrad_method *m = mtgrad_method_at(i);
         cJSON *o = cJSON_CreateObject();
@@ -158,8 +290,10 @@ static int print_json(void)
         for (size_t j = 0; j < mtgrad_method_param_count(m); j++)
             cJSON_AddItemToArray(ps, param_json(mtgrad_method_param_at(m, j)));
     }
-    char *s = cJSON_Print(arr);
-    cJSON_Delete(arr);
+    cJSON_AddItemToObject(root, "optimizers", optimizers_json());
+    cJSON_AddItemToObject(root, "step_options", step_options_json());
+    char *s = cJSON_Print(root);
+    cJSON_Delete(root);
     if (!s) {
         fprintf(stderr, "mtgrad: out of memory\n");
         return 1;

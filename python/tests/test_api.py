@@ -98,14 +98,15 @@ def _cli_methods():
     cli = os.path.join(build_dir(), "mtgrad")
     if not os.access(cli, os.X_OK):
         pytest.skip("no CLI at %s" % cli)
-    return json.loads(subprocess.check_output([cli, "methods", "--json"]))
+    return json.loads(subprocess.check_output([cli, "methods", "--json"]))["methods"]
 
 
 _CLI_FLAGS = {"gram": "NEEDS_GRAM", "jacobian": "NEEDS_JACOBIAN", "losses": "NEEDS_LOSSES",
               "random": "NEEDS_RANDOM", "stateful": "STATEFUL",
               "losses-after": "NEEDS_LOSSES_AFTER", "weights": "HAS_WEIGHTS",
               "nonconflict": "PROMISE_NONCONFLICT", "permutation": "PROMISE_PERMUTATION",
-              "heads-weighted": "HEADS_WEIGHTED"}
+              "heads-weighted": "HEADS_WEIGHTED", "feedback": "NEEDS_FEEDBACK",
+              "cross-gram": "CROSS_GRAM"}
 
 
 def test_methods_agree_with_the_cli():

@@ -45,9 +45,16 @@ nmeth=$("$M" methods | grep -c '^[a-z_0-9]* — ')
 if [ "$rows" -eq "$nmeth" ] && [ "$rows" -gt 0 ]; then pass; else fail "markdown has $rows rows for $nmeth methods"; fi
 run "$M" methods --json;       want_rc 0 "methods --json"
 if command -v python3 >/dev/null 2>&1; then
-    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert isinstance(d, list); m=[x for x in d if x["name"]=="mean"][0]; assert "weights" in m["flags"]; assert all("default" in p for x in d for p in x["params"])' "$tmp/out" 2>/dev/null; then
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["methods"]; assert isinstance(d, list); m=[x for x in d if x["name"]=="mean"][0]; assert "weights" in m["flags"]; assert all("default" in p for x in d for p in x["params"])' "$tmp/out" 2>/dev/null; then
         pass; else fail "methods --json is not the expected JSON"; fi
+    # the optimizers with their memory (AdaTask-Adam: 2 floats per task on the shared parameters)
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); o={x["name"]: x for x in d["optimizers"]}; assert set(o) >= {"sgd","adam","adamw","rmsprop","adagrad","adatask-adam","adatask-rmsprop","adatask-adagrad"}; assert o["adam"]["floats_per_param"] == 2 and not o["adam"]["per_task"]; assert o["adatask-adam"]["per_task"] and o["adatask-adam"]["floats_per_param"] == 2; assert o["adatask-adagrad"]["floats_per_param"] == 1; assert [s["option"] for s in d["step_options"]] == ["--task-sample", "--grad-space"]' "$tmp/out" 2>/dev/null; then
+        pass; else fail "methods --json: optimizers or step_options not as expected"; fi
 fi
+run "$M" methods
+want_in out "adatask-adam" "methods lists the AdaTask optimizers"
+want_in out "2k·d floats for the d shared parameters" "methods gives AdaTask-Adam's memory"
+want_in out "--task-sample os:N" "methods lists the step options"
 run "$M" methods --json --markdown; want_rc 2 "methods --json --markdown"
 run "$M" methods extra;        want_rc 2 "methods with an argument"
 
