@@ -30,6 +30,14 @@ const char mtgrad_usage_train[] =
     "      --stl TASK          train a single-task model of task TASK (index or name)\n"
     "      --limit-train N     use only the first N training samples\n"
     "      --limit-test N      use only the first N test samples\n"
+    "      --optimizer NAME    sgd, adam, adamw, rmsprop, adagrad, adatask-adam, adatask-rmsprop\n"
+    "                          or adatask-adagrad, with the recipe's lr, schedule and weight\n"
+    "                          decay (default: the recipe's optimizer)\n"
+    "      --task-sample S     os:N (SDMGrad-OS: each task kept with probability N/k) or fast:K\n"
+    "                          (CAGrad-fastK: K-1 random tasks plus the mean of the others);\n"
+    "                          Gram and Jacobian methods only\n"
+    "      --grad-space G      param (default) or rep (MGDA-UB: the Gram matrix of the gradients\n"
+    "                          at the shared representation; one trunk backward per step)\n"
     "  -q, --quiet             no progress display\n"
     "  Exit status 0, 1 if the run failed, 2 on a usage error.\n";
 
@@ -48,8 +56,19 @@ static int usage_error(const char *what, const char *arg)
 
 enum {
     OPT_BENCH_PARAMS = 256, OPT_EPOCHS, OPT_BATCH, OPT_SEED, OPT_DATA_SEED, OPT_THREADS,
-    OPT_RESUME, OPT_STL, OPT_LIMIT_TRAIN, OPT_LIMIT_TEST
+    OPT_RESUME, OPT_STL, OPT_LIMIT_TRAIN, OPT_LIMIT_TEST, OPT_OPTIMIZER, OPT_TASK_SAMPLE,
+    OPT_GRAD_SPACE
 };
+
+/* "os:N" or "fast:K" with N, K >= 1 (the upper bound, k, is checked once the benchmark is
+ * loaded); 0 or -1. */
+static int check_task_sample(const char *s, int64_t *n)
+{
+    const char *arg = strncmp(s, "os:", 3) == 0     ? s + 3
+                      : strncmp(s, "fast:", 5) == 0 ? s + 5
+                                                    : NULL;
+    return arg ? mtgrad_parse_i64(arg, 1, MTGRAD_NN_MAX_TASKS, n) : -1;
+}
 
 /* One numeric option into the config; 2 (usage) if the value is not a number in range. */
 static int numeric_opt(int ch, const char *arg, mtgrad_train_config *c)
@@ -89,6 +108,9 @@ static int parse_opts(int argc, char **argv, train_opts *o)
         {"stl", required_argument, NULL, OPT_STL},
         {"limit-train", required_argument, NULL, OPT_LIMIT_TRAIN},
         {"limit-test", required_argument, NULL, OPT_LIMIT_TEST},
+        {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+        {"task-sample", required_argument, NULL, OPT_TASK_SAMPLE},
+        {"grad-space", required_argument, NULL, OPT_GRAD_SPACE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -106,6 +128,9 @@ static int parse_opts(int argc, char **argv, train_opts *o)
         case 'o': o->c.out_dir = optarg; break;
         case OPT_RESUME: o->c.resume = 1; break;
         case OPT_STL: o->stl = optarg; break;
+        case OPT_OPTIMIZER: o->c.optimizer = optarg; break;
+        case OPT_TASK_SAMPLE: o->c.task_sample = optarg; break;
+        case OPT_GRAD_SPACE: o->c.grad_space = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(mtgrad_usage_train, stdout); return 1;
         case '?': fputs(mtgrad_usage_train, stderr); return 2;
@@ -119,6 +144,17 @@ static int parse_opts(int argc, char **argv, train_opts *o)
     if (o->c.resume && !o->c.out_dir) return usage_error("--resume needs --out DIR", NULL);
     if (!mtgrad_method_by_name(o->c.method))
         return usage_error("unknown method (see 'mtgrad methods'):", o->c.method);
+    mtgrad_optim_kind kind;
+    int64_t n;
+    if (o->c.optimizer && mtgrad_optim_kind_parse(o->c.optimizer, &kind) != MTGRAD_OK)
+        return usage_error("--optimizer takes sgd, adam, adamw, rmsprop, adagrad, adatask-adam, "
+                           "adatask-rmsprop or adatask-adagrad; got", o->c.optimizer);
+    if (o->c.task_sample && check_task_sample(o->c.task_sample, &n) != 0)
+        return usage_error("--task-sample takes os:N or fast:K (N, K >= 1); got",
+                           o->c.task_sample);
+    if (o->c.grad_space && strcmp(o->c.grad_space, "param") != 0 &&
+        strcmp(o->c.grad_space, "rep") != 0)
+        return usage_error("--grad-space takes param or rep; got", o->c.grad_space);
     return 0;
 }
 
@@ -161,6 +197,9 @@ static int run_toy(const train_opts *o)
     int setting = 0;
     int64_t steps = 0;
     double lr = 1e-3, starts[5][2];
+    if (o->c.optimizer || o->c.task_sample || o->c.grad_space)
+        return usage_error("--optimizer, --task-sample and --grad-space are not for the toy",
+                           NULL);
     if (toy_params(o->c.bench_params, &setting, &steps, &lr) != 0)
         return usage_error("toy parameters are setting=0|1, steps=N, lr=X; got",
                            o->c.bench_params);
@@ -240,6 +279,12 @@ static int train_loaded(train_opts *o, const mtgrad_bench *b)
             return 2;
         }
     }
+    int64_t n, k = o->c.stl_task >= 0 ? 1 : mtgrad_bench_model(b).k;
+    if (o->c.task_sample && check_task_sample(o->c.task_sample, &n) == 0 && n > k) {
+        fprintf(stderr, "mtgrad train: --task-sample %s: %s has %lld tasks\n",
+                o->c.task_sample, mtgrad_bench_loaded_name(b), (long long)k);
+        return 2;
+    }
     mtgrad_progress_state ps;
     mtgrad_progress_init(&ps, stderr, "");
     if (!o->quiet) {
@@ -252,7 +297,8 @@ static int train_loaded(train_opts *o, const mtgrad_bench *b)
     mtgrad_progress_done(&ps);
     if (st != MTGRAD_OK) {
         fprintf(stderr, "mtgrad train: %s (%s)\n", err, mtgrad_status_str(st));
-        return 1;
+        /* a method that cannot take the options asked for is the command line's fault */
+        return st == MTGRAD_E_UNSUPPORTED ? 2 : 1;
     }
     int rc = o->c.out_dir ? write_report(o, b, r) : 0;
     mtgrad_report_print_summary(stdout, o->c.method, r);

@@ -109,21 +109,26 @@ double mtgrad_report_epoch_time(const mtgrad_train_result *r, int phase)
 
 /* ---------------------------------------------------------------- the JSON report */
 
-static const char *optim_kind_name(mtgrad_optim_kind k)
-{
-    return k == MTGRAD_OPTIM_SGD ? "sgd" : k == MTGRAD_OPTIM_ADAM ? "adam" : "adamw";
-}
-
 cJSON *mtgrad_report_optim(const mtgrad_optim_config *o)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
-    cJSON_AddStringToObject(j, "kind", optim_kind_name(o->kind));
+    const char *kind = mtgrad_optim_kind_name(o->kind);
+    cJSON_AddStringToObject(j, "kind", kind ? kind : "unknown");
+    cJSON_AddBoolToObject(j, "per_task", mtgrad_optim_kind_per_task(o->kind));
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "weight_decay", o->weight_decay);
-    if (o->kind == MTGRAD_OPTIM_SGD) {
-        cJSON_AddNumberToObject(j, "momentum", o->momentum);
-    } else {
+    /* only the constants the kind reads: RMSprop's alpha is beta2, Adagrad has eps alone */
+    switch (o->kind) {
+    case MTGRAD_OPTIM_SGD: cJSON_AddNumberToObject(j, "momentum", o->momentum); break;
+    case MTGRAD_OPTIM_RMSPROP:
+    case MTGRAD_OPTIM_ADATASK_RMSPROP:
+        cJSON_AddNumberToObject(j, "alpha", o->beta2);
+        cJSON_AddNumberToObject(j, "eps", o->eps);
+        break;
+    case MTGRAD_OPTIM_ADAGRAD:
+    case MTGRAD_OPTIM_ADATASK_ADAGRAD: cJSON_AddNumberToObject(j, "eps", o->eps); break;
+    default:
         cJSON_AddNumberToObject(j, "beta1", o->beta1);
         cJSON_AddNumberToObject(j, "beta2", o->beta2);
         cJSON_AddNumberToObject(j, "eps", o->eps);
@@ -154,6 +159,35 @@ static cJSON *config_json(const mtgrad_train_config *c, const char *bench_name,
     cJSON_AddNumberToObject(j, "ntrain", (double)r->ntrain);
     cJSON_AddNumberToObject(j, "ntest", (double)r->ntest);
     cJSON_AddItemToObject(j, "optimizer", mtgrad_report_optim(&r->optim));
+    cJSON_AddStringToObject(j, "task_sample", c->task_sample ? c->task_sample : "");
+    cJSON_AddStringToObject(j, "grad_space",
+                            c->grad_space && *c->grad_space ? c->grad_space : "param");
+    return j;
+}
+
+void mtgrad_report_passes_per_step(const mtgrad_train_result *r, double *fwd, double *bwd)
+{
+    double n = r && r->counted_steps > 0 ? (double)r->counted_steps : NAN;
+    *fwd = r ? (double)r->passes.forwards / n : NAN;
+    *bwd = r ? (double)r->passes.trunk_backwards / n : NAN;
+}
+
+/* What the steps of this process did (epochs resumed from a checkpoint are not counted). */
+static cJSON *passes_json(const mtgrad_train_result *r)
+{
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
+    double f, b;
+    mtgrad_report_passes_per_step(r, &f, &b);
+    cJSON_AddNumberToObject(j, "steps", (double)r->counted_steps);
+    cJSON_AddNumberToObject(j, "forwards", (double)r->passes.forwards);
+    cJSON_AddNumberToObject(j, "trunk_backwards", (double)r->passes.trunk_backwards);
+    double h[MTGRAD_NN_MAX_TASKS];
+    for (int64_t i = 0; i < r->k && i < MTGRAD_NN_MAX_TASKS; i++)
+        h[i] = (double)r->passes.head_backwards[i];
+    cJSON_AddItemToObject(j, "head_backwards", cJSON_CreateDoubleArray(h, (int)r->k));
+    cJSON_AddNumberToObject(j, "forwards_per_step", f);
+    cJSON_AddNumberToObject(j, "trunk_backwards_per_step", b);
     return j;
 }
 
@@ -245,6 +279,7 @@ cJSON *mtgrad_report_train(const mtgrad_train_config *c, const char *bench_name,
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
     cJSON_AddNumberToObject(j, "steps_per_epoch", (double)r->steps_per_epoch);
     cJSON_AddNumberToObject(j, "solver_warnings", (double)r->solver_warnings);
+    cJSON_AddItemToObject(j, "passes", passes_json(r));
     cJSON_AddNumberToObject(j, "peak_rss_mb", r->peak_rss_mb);
     return j;
 }
@@ -279,6 +314,11 @@ void mtgrad_report_print_summary(FILE *f, const char *method, const mtgrad_train
     for (int p = 0; p < MTGRAD_TIME_TOTAL; p++)
         fprintf(f, "%s%s %.3f", p ? ", " : "", mtgrad_time_name(p), mtgrad_report_epoch_time(r, p));
     fprintf(f, "); peak memory %.1f MB", r->peak_rss_mb);
+    if (r->counted_steps > 0) {
+        double fw, bw;
+        mtgrad_report_passes_per_step(r, &fw, &bw);
+        fprintf(f, "; passes per step: %.3g forward, %.3g trunk backward", fw, bw);
+    }
     if (r->solver_warnings) fprintf(f, "; %lld solver warnings", (long long)r->solver_warnings);
     if (r->resumed_epoch) fprintf(f, "; resumed after epoch %lld", (long long)r->resumed_epoch);
     fputc('\n', f);

@@ -22,6 +22,8 @@ cJSON *mtgrad_report_train(const mtgrad_train_config *c, const char *bench_name,
                            const mtgrad_train_result *r);
 /* The optimizer configuration as an object (kind, lr, ...). */
 cJSON *mtgrad_report_optim(const mtgrad_optim_config *o);
+/* Forward and trunk-backward passes per training step of this process (NaN if none ran). */
+void mtgrad_report_passes_per_step(const mtgrad_train_result *r, double *fwd, double *bwd);
 /* Mean over the completed epochs of the per-epoch step times of phase p (seconds/epoch). */
 double mtgrad_report_epoch_time(const mtgrad_train_result *r, int phase);
 

@@ -1,9 +1,9 @@
 /*
  * checkpoint.c — the trainer's checkpoint file: everything a run needs to continue to the same
- * bits (parameters, optimizer and aggregator states, dropout generator, counters, curves so far)
- * behind a magic, a version, the configuration's text and a CRC32. Written to a temporary file,
- * fsync'd and renamed over the old one, so a crash leaves either the old or the new checkpoint,
- * never a torn one. The layout is in eval_internal.h.
+ * bits (parameters, optimizer, aggregator and MTL-step states, dropout generator, counters,
+ * curves so far) behind a magic, a version, the configuration's text and a CRC32. Written to a
+ * temporary file, fsync'd and renamed over the old one, so a crash leaves either the old or the
+ * new checkpoint, never a torn one. The layout is in eval_internal.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "eval_internal.h"
@@ -20,7 +20,7 @@
 #include <zlib.h>
 
 #define CKPT_MAGIC "MTGRDCKP"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION MTGRADI_CKPT_VERSION
 #define CKPT_ENDIAN 0x01020304u
 
 uint64_t mtgradi_ckpt_hash(const char *s)
@@ -79,6 +79,8 @@ static void serialise(buf *b, const mtgradi_ckpt *c)
     put(b, c->optim, c->optim_len);
     put_u64(b, (uint64_t)c->agg_len);
     put(b, c->agg, c->agg_len);
+    put_u64(b, (uint64_t)c->step_len);
+    put(b, c->step, c->step_len);
     put(b, c->params, (size_t)c->n_params * sizeof(float));
     put(b, c->curves, (size_t)(c->epoch * c->curve_cols) * sizeof(double));
     if (b->oom) return;
@@ -141,16 +143,22 @@ mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckp
     size_t pos = 0;
     char magic[8];
     uint32_t version = 0, endian = 0, cl = 0, crc;
-    uint64_t hash = 0, ol = 0, al = 0;
+    uint64_t hash = 0, ol = 0, al = 0, sl = 0;
     if (len < 8 + 4 + 4 + 4 || !get(p, len, &pos, magic, 8) || memcmp(magic, CKPT_MAGIC, 8) != 0) {
         mtgradi_msg(err, errlen, "%s is not an mtgrad checkpoint (bad magic)", path);
         return MTGRAD_E_STATE;
     }
-    if (!get(p, len, &pos, &version, 4) || version != CKPT_VERSION ||
-        !get(p, len, &pos, &endian, 4) || endian != CKPT_ENDIAN) {
+    if (!get(p, len, &pos, &version, 4) || !get(p, len, &pos, &endian, 4) ||
+        endian != CKPT_ENDIAN) {
         mtgradi_msg(err, errlen,
                          "%s: checkpoint version or byte order not supported (this build "
                          "reads version %u, native byte order)", path, CKPT_VERSION);
+        return MTGRAD_E_STATE;
+    }
+    if (version != CKPT_VERSION) { /* e.g. version 1: no step state; start the run afresh */
+        mtgradi_msg(err, errlen,
+                         "%s: checkpoint version %u not supported (this build reads version "
+                         "%u; remove the file to start afresh)", path, version, CKPT_VERSION);
         return MTGRAD_E_STATE;
     }
     /* the CRC covers everything: check it before trusting any length field */
@@ -171,6 +179,9 @@ mtgrad_status mtgradi_ckpt_parse(const unsigned char *p, size_t len, mtgradi_ckp
     if (!bad && !get(p, len, &pos, &al, 8)) bad = 1;
     c->agg = get_copy(p, len, &pos, al, &bad);
     c->agg_len = (size_t)al;
+    if (!bad && !get(p, len, &pos, &sl, 8)) bad = 1;
+    c->step = get_copy(p, len, &pos, sl, &bad);
+    c->step_len = (size_t)sl;
     c->params = get_copy(p, len, &pos, (uint64_t)c->n_params * sizeof(float), &bad);
     c->curves = get_copy(p, len, &pos, (uint64_t)(c->epoch * c->curve_cols) * sizeof(double), &bad);
     if (!bad && pos != len) bad = 1;
@@ -193,6 +204,7 @@ void mtgradi_ckpt_free(mtgradi_ckpt *c)
     free(c->agg);
     free(c->params);
     free(c->curves);
+    free(c->step);
     memset(c, 0, sizeof *c);
 }
 

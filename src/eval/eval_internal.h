@@ -17,11 +17,25 @@ mtgrad_status mtgradi_eval_evaluate(mtgrad_model *m, const mtgrad_dataset *ds, i
                                     int64_t limit, float *xbuf, float *ybuf, double *loss_out,
                                     double *metric_out, char *err, size_t errlen);
 
-/* A checkpoint in memory. Layout on disk (native byte order, marked; version 1):
+/* The extra batches of a step that reads more than one (SDMGrad's double sampling): `count`
+ * batches of n distinct training-set indices each (uniform without replacement from [0,
+ * ntrain), 1 <= n <= ntrain), batch b at idx[b*n, (b+1)*n), from a generator seeded from
+ * (seed, epoch, step) alone. pool: ntrain indices, the identity on entry and again on return;
+ * picks: n scratch. */
+void mtgradi_eval_extra_batches(uint64_t seed, int64_t epoch, int64_t step, int64_t ntrain,
+                                int64_t n, int count, int64_t *pool, int64_t *picks,
+                                int64_t *idx);
+
+/* The layout version this build writes and reads (2: the MTL step's own state after the
+ * aggregator's; version 1 files are refused with E_STATE). */
+#define MTGRADI_CKPT_VERSION 2u
+
+/* A checkpoint in memory. Layout on disk (native byte order, marked; version 2):
  *   "MTGRDCKP" | u32 version | u32 0x01020304 | u64 FNV-1a of config | u32 len | config bytes |
  *   i64 epoch, k, n_params, steps, solver_warnings, curve_cols | u64 rng[4] |
- *   u64 len | optimizer state | u64 len | aggregator state | f32 params[n_params] |
- *   f64 curves[epoch * curve_cols] | u32 CRC32 (zlib) of all the bytes before it. */
+ *   u64 len | optimizer state | u64 len | aggregator state | u64 len | step state |
+ *   f32 params[n_params] | f64 curves[epoch * curve_cols] | u32 CRC32 (zlib) of all the bytes
+ *   before it. */
 typedef struct mtgradi_ckpt {
     char *config;          /* canonical "key=value\n..." text of the run's configuration */
     int64_t epoch;         /* epochs completed */
@@ -33,6 +47,9 @@ typedef struct mtgradi_ckpt {
     size_t agg_len;
     float *params;         /* n_params */
     double *curves;        /* epoch x curve_cols */
+    unsigned char *step;   /* mtgrad_mtl_step_save bytes (last: positional initialisers of
+                              the fields above stay valid) */
+    size_t step_len;
 } mtgradi_ckpt;
 
 /* Write atomically to DIR/checkpoint.bin (DIR/checkpoint.bin.tmp, fsync, rename, fsync DIR).

@@ -4,8 +4,10 @@
  *
  * Determinism: the data order of epoch e is a Fisher-Yates shuffle drawn from a generator
  * seeded from (seed, e) alone, so the position of a run in its data is just its epoch; the
- * model, optimizer, aggregator and dropout generator are saved whole. A resumed run therefore
- * replays exactly what the uninterrupted run would have done (timings aside).
+ * model, optimizer, aggregator, the step's own state and dropout generator are saved whole.
+ * A step that reads three batches (SDMGrad's double sampling) gets the epoch's batch and two
+ * more drawn by a generator seeded from (seed, epoch, step): no state either. A resumed run
+ * therefore replays exactly what the uninterrupted run would have done (timings aside).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "eval_internal.h"
@@ -27,9 +29,13 @@ typedef struct run {
     const mtgrad_dataset *tr, *te;
     mtgrad_model *m;
     mtgrad_mtl_step *s;
+    mtgrad_optim_config optim; /* the recipe's, or --optimizer's kind with the recipe's lr */
     int64_t k, task0, in, batch, epochs, ntrain, ntest, start_epoch;
-    float *xb, *yb;
+    int nb;               /* batches per step: 1, or 3 for double sampling */
+    float *xb, *yb;       /* nb batches, one after the other */
     int64_t *perm;
+    int64_t *pool, *picks, *extra; /* the extra batches' draws (pool: identity between draws) */
+    mtgrad_pass_counts passes; /* during training steps of this process */
     char config[4096];
     mtgrad_train_result *r;
     double t_start;
@@ -173,6 +179,51 @@ static mtgrad_status make_model(run *R, char *err, size_t errlen)
     return MTGRAD_OK;
 }
 
+/* Optimizer families: a kind switched within its family keeps the recipe's betas and eps. */
+static int optim_family(mtgrad_optim_kind k)
+{
+    switch (k) {
+    case MTGRAD_OPTIM_ADAM:
+    case MTGRAD_OPTIM_ADAMW:
+    case MTGRAD_OPTIM_ADATASK_ADAM: return 1;
+    case MTGRAD_OPTIM_RMSPROP:
+    case MTGRAD_OPTIM_ADATASK_RMSPROP: return 2;
+    case MTGRAD_OPTIM_ADAGRAD:
+    case MTGRAD_OPTIM_ADATASK_ADAGRAD: return 3;
+    default: return 0;
+    }
+}
+
+/* The recipe's optimizer, or config.optimizer's kind with the recipe's learning rate, schedule
+ * and weight decay; the rest (betas, eps, momentum) are torch's defaults of that kind unless it
+ * is of the recipe's family (RMSprop and Adagrad must not inherit Adam's eps). */
+static mtgrad_status make_optim(run *R, char *err, size_t errlen)
+{
+    mtgrad_optim_config rec = mtgrad_bench_recipe(R->b).optim;
+    R->optim = rec;
+    const char *name = R->c->optimizer;
+    if (!name || !*name) return MTGRAD_OK;
+    mtgrad_optim_kind kind;
+    if (mtgrad_optim_kind_parse(name, &kind) != MTGRAD_OK) {
+        mtgradi_msg(err, errlen, "train: unknown optimizer '%s' (sgd, adam, adamw, rmsprop, "
+                    "adagrad, adatask-adam, adatask-rmsprop, adatask-adagrad)", name);
+        return MTGRAD_E_INVAL;
+    }
+    if (kind == rec.kind) return MTGRAD_OK;
+    mtgrad_optim_config o = mtgrad_optim_config_default(kind);
+    if (optim_family(kind) == optim_family(rec.kind)) {
+        o.beta1 = rec.beta1, o.beta2 = rec.beta2, o.eps = rec.eps, o.momentum = rec.momentum;
+    }
+    o.lr = rec.lr;
+    o.weight_decay = rec.weight_decay;
+    o.step_size = rec.step_size;
+    o.n_milestones = rec.n_milestones;
+    memcpy(o.milestones, rec.milestones, sizeof o.milestones);
+    o.gamma = rec.gamma;
+    R->optim = o;
+    return MTGRAD_OK;
+}
+
 static mtgrad_status make_step(run *R, char *err, size_t errlen)
 {
     const mtgrad_train_config *c = R->c;
@@ -185,9 +236,19 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
         mtgradi_msg(err, errlen, "train: method parameters too long");
         return MTGRAD_E_INVAL;
     }
-    mtgrad_recipe rec = mtgrad_bench_recipe(R->b);
-    mtgrad_status st = mtgrad_mtl_step_new(&R->s, R->m, c->method, params, &rec.optim, err, errlen);
+    mtgrad_status st = make_optim(R, err, errlen);
     if (st != MTGRAD_OK) return st;
+    mtgrad_step_options so = mtgrad_step_options_default();
+    so.task_sample = c->task_sample;
+    so.grad_space = c->grad_space;
+    so.seed = c->seed;
+    st = mtgrad_mtl_step_new_ex(&R->s, R->m, c->method, params, &R->optim, &so, err, errlen);
+    if (st != MTGRAD_OK) return st;
+    R->nb = mtgrad_mtl_step_batches(R->s);
+    if (R->nb != 1 && R->nb != 3) {
+        mtgradi_msg(err, errlen, "train: a step of %d batches is not supported", R->nb);
+        return MTGRAD_E_UNSUPPORTED;
+    }
     char th[32];
     snprintf(th, sizeof th, "%d", c->threads < 1 ? 1 : c->threads);
     (void)mtgrad_aggregator_set_param(mtgrad_mtl_step_aggregator(R->s), "threads", th);
@@ -202,11 +263,14 @@ static mtgrad_status make_step(run *R, char *err, size_t errlen)
     }
     snprintf(R->config, sizeof R->config,
              "bench=%s\nbench_params=%s\ndata_seed=%" PRIu64 "\nmethod=%s\nmethod_params=%s\n"
-             "seed=%" PRIu64 "\nstl_task=%lld\nbatch=%lld\nntrain=%lld\nntest=%lld\n",
+             "seed=%" PRIu64 "\nstl_task=%lld\nbatch=%lld\nntrain=%lld\nntest=%lld\n"
+             "optimizer=%s\ntask_sample=%s\ngrad_space=%s\n",
              mtgrad_bench_loaded_name(R->b), c->bench_params ? c->bench_params : "", c->data_seed,
              mtgrad_method_name(mtgrad_aggregator_method(mtgrad_mtl_step_aggregator(R->s))),
              canon, c->seed, (long long)c->stl_task, (long long)R->batch, (long long)R->ntrain,
-             (long long)R->ntest);
+             (long long)R->ntest, mtgrad_optim_kind_name(R->optim.kind),
+             c->task_sample ? c->task_sample : "",
+             c->grad_space && *c->grad_space ? c->grad_space : "param");
     return MTGRAD_OK;
 }
 
@@ -223,9 +287,16 @@ static mtgrad_status alloc_result(run *R, int64_t rows)
     r->eval_seconds = mtgradi_calloc((size_t)(rows ? rows : 1), sizeof(double));
     r->lr = mtgradi_calloc((size_t)(rows ? rows : 1), sizeof(double));
     r->params = mtgradi_malloc(P * sizeof(float));
-    R->xb = mtgradi_malloc((size_t)(R->batch * R->in) * sizeof(float));
-    R->yb = mtgradi_malloc((size_t)(R->batch * R->k) * sizeof(float));
+    R->xb = mtgradi_malloc((size_t)(R->nb * R->batch * R->in) * sizeof(float));
+    R->yb = mtgradi_malloc((size_t)(R->nb * R->batch * R->k) * sizeof(float));
     R->perm = mtgradi_malloc((size_t)R->ntrain * sizeof(int64_t));
+    if (R->nb > 1) {
+        R->pool = mtgradi_malloc((size_t)R->ntrain * sizeof(int64_t));
+        R->picks = mtgradi_malloc((size_t)R->batch * sizeof(int64_t));
+        R->extra = mtgradi_malloc((size_t)(R->nb - 1) * (size_t)R->batch * sizeof(int64_t));
+        if (!R->pool || !R->picks || !R->extra) return MTGRAD_E_NOMEM;
+        for (int64_t i = 0; i < R->ntrain; i++) R->pool[i] = i;
+    }
     if (!r->train_loss || !r->test_loss || !r->test_metric || !r->times || !r->eval_seconds ||
         !r->lr || !r->params || !R->xb || !R->yb || !R->perm)
         return MTGRAD_E_NOMEM;
@@ -238,7 +309,7 @@ static mtgrad_status alloc_result(run *R, int64_t rows)
     r->steps_per_epoch = (R->ntrain + R->batch - 1) / R->batch;
     r->n_params = mtgrad_model_num_params(R->m);
     r->n_shared = mtgrad_model_num_shared(R->m);
-    r->optim = mtgrad_bench_recipe(R->b).optim;
+    r->optim = R->optim;
     for (int64_t i = 0; i < R->k; i++) {
         r->metric[i] = mtgrad_bench_metric(R->b, R->task0 + i);
         const char *name = mtgrad_bench_task_name(R->b, R->task0 + i);
@@ -289,21 +360,25 @@ static mtgrad_status save_checkpoint(run *R, int64_t epochs_done, char *err, siz
     mtgrad_aggregator *a = mtgrad_mtl_step_aggregator(R->s);
     mtgrad_status st = mtgrad_optimizer_save(o, NULL, &c.optim_len);
     if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, NULL, &c.agg_len);
+    if (st == MTGRAD_OK) st = mtgrad_mtl_step_save(R->s, NULL, &c.step_len);
     c.optim = mtgradi_malloc(c.optim_len ? c.optim_len : 1);
     c.agg = mtgradi_malloc(c.agg_len ? c.agg_len : 1);
+    c.step = mtgradi_malloc(c.step_len ? c.step_len : 1);
     c.curves = mtgradi_malloc((size_t)(epochs_done * c.curve_cols + 1) * sizeof(double));
-    if (st == MTGRAD_OK && (!c.optim || !c.agg || !c.curves)) st = MTGRAD_E_NOMEM;
+    if (st == MTGRAD_OK && (!c.optim || !c.agg || !c.step || !c.curves)) st = MTGRAD_E_NOMEM;
     if (st == MTGRAD_OK) st = mtgrad_optimizer_save(o, c.optim, &c.optim_len);
     if (st == MTGRAD_OK) st = mtgrad_aggregator_save(a, c.agg, &c.agg_len);
+    if (st == MTGRAD_OK) st = mtgrad_mtl_step_save(R->s, c.step, &c.step_len);
     if (st == MTGRAD_OK) {
         for (int64_t e = 0; e < epochs_done; e++) pack_row(R->r, e, c.curves + e * c.curve_cols);
         st = mtgradi_ckpt_write(R->c->out_dir, &c, err, errlen);
     } else {
-        mtgradi_msg(err, errlen, "checkpoint: cannot save the optimizer or method state: %s",
+        mtgradi_msg(err, errlen, "checkpoint: cannot save the optimizer, method or step state: %s",
                          mtgrad_status_str(st));
     }
     free(c.optim);
     free(c.agg);
+    free(c.step);
     free(c.curves);
     return st;
 }
@@ -341,8 +416,9 @@ static mtgrad_status restore(run *R, const mtgradi_ckpt *c, char *err, size_t er
     mtgrad_status st = mtgrad_optimizer_load(mtgrad_mtl_step_optimizer(R->s), c->optim, c->optim_len);
     if (st == MTGRAD_OK)
         st = mtgrad_aggregator_load(mtgrad_mtl_step_aggregator(R->s), c->agg, c->agg_len);
+    if (st == MTGRAD_OK) st = mtgrad_mtl_step_load(R->s, c->step, c->step_len);
     if (st != MTGRAD_OK) {
-        mtgradi_msg(err, errlen, "cannot resume: the checkpoint's optimizer or method state "
+        mtgradi_msg(err, errlen, "cannot resume: the checkpoint's optimizer, method or step state "
                          "does not load (%s)", mtgrad_status_str(st));
         return st == MTGRAD_E_NOMEM ? st : MTGRAD_E_STATE; /* memory is not the file's fault */
     }
@@ -377,14 +453,64 @@ static mtgrad_status resume_or_start(run *R, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- epochs */
 
-static void gather(run *R, int64_t first, int64_t n)
+/* Samples idx[0..n) of the training set into batch b of xb/yb (targets task-major). */
+static void gather(run *R, const int64_t *idx, int64_t n, int b)
 {
     const mtgrad_dataset *d = R->tr;
+    float *xb = R->xb + (int64_t)b * R->batch * R->in, *yb = R->yb + (int64_t)b * R->batch * R->k;
     for (int64_t j = 0; j < n; j++) {
-        int64_t src = R->perm[first + j];
-        memcpy(R->xb + j * R->in, d->x + src * R->in, (size_t)R->in * sizeof(float));
-        for (int64_t i = 0; i < R->k; i++) R->yb[i * n + j] = d->y[(R->task0 + i) * d->n + src];
+        int64_t src = idx[j];
+        memcpy(xb + j * R->in, d->x + src * R->in, (size_t)R->in * sizeof(float));
+        for (int64_t i = 0; i < R->k; i++) yb[i * n + j] = d->y[(R->task0 + i) * d->n + src];
     }
+}
+
+/* The generator of the extra batches of step `step` of epoch e: a stream per (seed, e, step),
+ * apart from the shuffle's stream per (seed, e). */
+static uint64_t extra_stream(uint64_t seed, int64_t e, int64_t step)
+{
+    uint64_t x = seed ^ 0xD1B54A32D192ED03ull, h = splitmix64(&x);
+    x = h ^ ((uint64_t)e * 0x8CB92BA72F3D8DD7ull);
+    h = splitmix64(&x);
+    x = h ^ ((uint64_t)step * 0xA0761D6478BD642Full);
+    return splitmix64(&x);
+}
+
+/* Each batch a partial Fisher-Yates on the identity pool, undone afterwards so that no draw
+ * depends on an earlier one (and the pool needs no initialisation per step). */
+void mtgradi_eval_extra_batches(uint64_t seed, int64_t epoch, int64_t step, int64_t ntrain,
+                                int64_t n, int count, int64_t *pool, int64_t *picks,
+                                int64_t *idx)
+{
+    uint64_t x = extra_stream(seed, epoch, step);
+    for (int b = 0; b < count; b++) {
+        for (int64_t j = 0; j < n; j++) {
+            int64_t p = j + (int64_t)below(&x, (uint64_t)(ntrain - j)), t = pool[j];
+            picks[j] = p;
+            pool[j] = pool[p];
+            pool[p] = t;
+        }
+        memcpy(idx + (int64_t)b * n, pool, (size_t)n * sizeof *idx);
+        for (int64_t j = n - 1; j >= 0; j--) {
+            int64_t p = picks[j], t = pool[j];
+            pool[j] = pool[p];
+            pool[p] = t;
+        }
+    }
+}
+
+static mtgrad_status run_step(run *R, int64_t e, int64_t step, int64_t n, double *L, double *t)
+{
+    if (R->nb == 1) return mtgrad_mtl_step_run(R->s, R->xb, R->yb, n, L, t);
+    mtgradi_eval_extra_batches(R->c->seed, e, step, R->ntrain, n, R->nb - 1, R->pool, R->picks,
+                               R->extra);
+    for (int b = 1; b < R->nb; b++) gather(R, R->extra + (b - 1) * n, n, b);
+    const float *xs[3], *ys[3];
+    for (int b = 0; b < 3; b++) {
+        xs[b] = R->xb + (int64_t)b * R->batch * R->in;
+        ys[b] = R->yb + (int64_t)b * R->batch * R->k;
+    }
+    return mtgrad_mtl_step_run_batches(R->s, xs, ys, 3, n, L, t);
 }
 
 static void report_progress(run *R, int64_t e, int64_t step, const double *lsum, int64_t seen,
@@ -424,9 +550,9 @@ static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
     int64_t step = 0;
     for (int64_t first = 0; first < R->ntrain; first += R->batch, step++) {
         int64_t n = R->ntrain - first < R->batch ? R->ntrain - first : R->batch;
-        gather(R, first, n);
+        gather(R, R->perm + first, n, 0);
         double L[MTGRAD_NN_MAX_TASKS], t[MTGRAD_TIME_COUNT];
-        st = mtgrad_mtl_step_run(R->s, R->xb, R->yb, n, L, t);
+        st = run_step(R, e, step, n, L, t);
         if (st != MTGRAD_OK) {
             mtgradi_msg(err, errlen, "epoch %lld, step %lld: %s", (long long)e,
                              (long long)step, mtgrad_mtl_step_error(R->s));
@@ -449,8 +575,16 @@ static mtgrad_status train_epoch(run *R, int64_t e, char *err, size_t errlen)
 static mtgrad_status run_epochs(run *R, char *err, size_t errlen)
 {
     for (int64_t e = R->start_epoch; e < R->epochs; e++) {
+        /* counted around the steps only: evaluation forwards are not the method's cost */
+        mtgrad_pass_counts p0, p1;
+        mtgrad_model_passes(R->m, &p0);
         mtgrad_status st = train_epoch(R, e, err, errlen);
         if (st != MTGRAD_OK) return st;
+        mtgrad_model_passes(R->m, &p1);
+        R->passes.forwards += p1.forwards - p0.forwards;
+        R->passes.trunk_backwards += p1.trunk_backwards - p0.trunk_backwards;
+        for (int i = 0; i < MTGRAD_NN_MAX_TASKS; i++)
+            R->passes.head_backwards[i] += p1.head_backwards[i] - p0.head_backwards[i];
         double t0 = now();
         st = mtgradi_eval_evaluate(R->m, R->te, R->task0, R->ntest, R->xb, R->yb,
                                    R->r->test_loss + e * R->k, R->r->test_metric + e * R->k, err,
@@ -473,6 +607,8 @@ static void finish(run *R)
     if (r->epochs < R->start_epoch) r->epochs = R->start_epoch;
     r->steps = mtgrad_mtl_step_count(R->s);
     r->solver_warnings = mtgrad_mtl_step_solver_warnings(R->s);
+    r->passes = R->passes;
+    r->counted_steps = R->steps_here;
     memcpy(r->params, mtgrad_model_params(R->m), (size_t)r->n_params * sizeof(float));
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) r->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
@@ -508,6 +644,7 @@ mtgrad_status mtgrad_train_run_bench(const mtgrad_bench *b, const mtgrad_train_c
     st = make_model(&R, err, errlen);
     if (st == MTGRAD_OK) st = make_step(&R, err, errlen);
     if (st == MTGRAD_OK) st = resume_or_start(&R, err, errlen);
+    if (R.m) mtgrad_model_reset_passes(R.m); /* this process's training only */
     if (st == MTGRAD_OK) st = run_epochs(&R, err, errlen);
     if (st == MTGRAD_OK) {
         finish(&R);
@@ -518,6 +655,9 @@ mtgrad_status mtgrad_train_run_bench(const mtgrad_bench *b, const mtgrad_train_c
     free(R.xb);
     free(R.yb);
     free(R.perm);
+    free(R.pool);
+    free(R.picks);
+    free(R.extra);
     mtgrad_mtl_step_free(R.s);
     mtgrad_model_free(R.m);
     return st;

@@ -107,7 +107,7 @@ static mtgradi_ckpt sample(float *params, double *curves, unsigned char *opt, un
                            char *config, int64_t epoch)
 {
     mtgradi_ckpt c = {config, epoch, 1, 4096, 17, 0, 3, {1, 2, 3, 4}, opt, 7, agg, 3, params,
-                      curves};
+                      curves, NULL, 0};
     return c;
 }
 
@@ -214,8 +214,9 @@ static void test_refusal_messages(void)
     uint32_t magic0;
     memcpy(&magic0, b, 4);
     refused(b, len, 0, magic0 ^ 0x20u, 0, "bad magic", "magic");
-    refused(b, len, 8, 2, 0, "version", "version 2");
-    refused(b, len, 8, 2, 1, "version", "version 2 with a valid CRC");
+    refused(b, len, 8, MTGRADI_CKPT_VERSION + 1, 0, "version", "next version");
+    refused(b, len, 8, MTGRADI_CKPT_VERSION + 1, 1, "version", "next version with a valid CRC");
+    refused(b, len, 8, 1, 1, "version 1", "version 1 (before the step state) with a valid CRC");
     refused(b, len, 8, 0, 1, "version", "version 0 with a valid CRC");
     refused(b, len, 12, 0x04030201u, 1, "byte order", "other byte order");
     refused(b, len, len / 2, 0xdeadbeefu, 0, "CRC32", "damaged body");

@@ -89,7 +89,7 @@ static void test_checkpoint_format(void)
     double curves[2 * 3] = {1, 2, 3, 4, 5, 6};
     unsigned char opt[7] = {1, 2, 3, 4, 5, 6, 7}, agg[3] = {9, 8, 7};
     char config[] = "bench=x\nmethod=y\n";
-    mtgradi_ckpt c = {config, 2, 1, 5, 17, 3, 3, {11, 22, 33, 44}, opt, 7, agg, 3, params, curves};
+    mtgradi_ckpt c = {config, 2, 1, 5, 17, 3, 3, {11, 22, 33, 44}, opt, 7, agg, 3, params, curves, NULL, 0};
     char err[512] = "";
     CHECK(mtgradi_ckpt_write(tmpdir, &c, err, sizeof err) == MTGRAD_OK, "write: %s", err);
     mtgradi_ckpt r;
@@ -143,7 +143,7 @@ static void test_checkpoint_bad_header(void)
     double curves[2 * 3] = {1, 2, 3, 4, 5, 6};
     unsigned char opt[7] = {1, 2, 3, 4, 5, 6, 7}, agg[3] = {9, 8, 7};
     char config[] = "bench=x\nmethod=y\n";
-    mtgradi_ckpt c = {config, 2, 1, 5, 17, 3, 3, {11, 22, 33, 44}, opt, 7, agg, 3, params, curves};
+    mtgradi_ckpt c = {config, 2, 1, 5, 17, 3, 3, {11, 22, 33, 44}, opt, 7, agg, 3, params, curves, NULL, 0};
     char err[512] = "", path[512];
     CHECK(mtgradi_ckpt_write(tmpdir, &c, err, sizeof err) == MTGRAD_OK, "write: %s", err);
     snprintf(path, sizeof path, "%s/%s", tmpdir, MTGRAD_CHECKPOINT_FILE);

@@ -57,7 +57,7 @@ digest() {
 import hashlib, json, struct, sys
 d = sys.argv[1]
 rep = json.load(open(d + "/report.json"))
-for key in ("time", "peak_rss_mb", "resumed_epoch"):
+for key in ("time", "peak_rss_mb", "resumed_epoch", "passes"):  # passes: this process's
     rep.pop(key, None)
 h = hashlib.sha256(json.dumps(rep, sort_keys=True).encode())
 b = open(d + "/checkpoint.bin", "rb").read()
@@ -75,6 +75,7 @@ h.update(struct.pack("=6q", *hdr) + take(32))     # counters and the dropout gen
 epoch, k, n_params, _, _, cols = hdr
 (ol,) = struct.unpack("=Q", take(8)); h.update(take(ol))   # optimizer state
 (al,) = struct.unpack("=Q", take(8)); h.update(take(al))   # method state
+(sl,) = struct.unpack("=Q", take(8)); h.update(take(sl))   # the MTL step's own state
 h.update(take(4 * n_params))                               # parameters
 timecols = set(range(3 * k, 3 * k + 8))                    # phase times, eval seconds
 for e in range(epoch):
