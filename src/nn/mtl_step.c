@@ -394,15 +394,35 @@ static mtgrad_status reuse_grad(mtgrad_mtl_step *s, double *t)
     return MTGRAD_OK;
 }
 
+mtgrad_status mtgradi_step_task_rows(mtgrad_mtl_step *s, float *G, float *grad, const char *what)
+{
+    for (int64_t i = 0; i < s->k; i++) {
+        mtgrad_status st = mtgrad_model_backward_task(s->m, i, G + i * s->d, grad);
+        if (st != MTGRAD_OK)
+            return mtgradi_step_fail(s, st, "backward of task %lld%s: %s", (long long)i, what,
+                                     mtgrad_status_str(st));
+    }
+    return MTGRAD_OK;
+}
+
+mtgrad_status mtgradi_step_gram_weights(mtgrad_mtl_step *s, const float *G, int64_t len,
+                                        int64_t ld, const char *what, double *t)
+{
+    double t0 = mtgradi_now();
+    mtgrad_status st = mtgradi_step_gram(s, G, s->k, len, ld, s->M, what);
+    if (st != MTGRAD_OK) return st;
+    double t1 = mtgradi_now();
+    st = mtgrad_weights_from_gram(s->a, s->M, s->k, mtgradi_step_method_losses(s, s->losses), s->w);
+    t[MTGRAD_TIME_GRAM] += t1 - t0;
+    t[MTGRAD_TIME_SOLVE] += mtgradi_now() - t1;
+    return mtgradi_step_solver(s, s->a, st, "weights");
+}
+
 static mtgrad_status jacobian_grad(mtgrad_mtl_step *s, double *t)
 {
     double t0 = mtgradi_now();
-    for (int64_t i = 0; i < s->k; i++) {
-        mtgrad_status st = mtgrad_model_backward_task(s->m, i, s->G + i * s->d, s->grad);
-        if (st != MTGRAD_OK)
-            return mtgradi_step_fail(s, st, "backward of task %lld: %s", (long long)i,
-                                     mtgrad_status_str(st));
-    }
+    mtgrad_status st0 = mtgradi_step_task_rows(s, s->G, s->grad, "");
+    if (st0 != MTGRAD_OK) return st0;
     double t1 = mtgradi_now();
     int weighted = (s->flags & MTGRAD_HAS_WEIGHTS) != 0;
     mtgrad_status st = mtgrad_aggregate_f32(s->a, s->G, s->k, s->d, s->d,

@@ -43,11 +43,7 @@ static mtgrad_status adatask_weights(mtgrad_mtl_step *s, double *t)
     } else if (s->flags & MTGRAD_NEEDS_JACOBIAN) {
         st = mtgrad_aggregate_f32(s->a, s->G, s->k, s->d, s->d, L, s->grad, s->w);
     } else {
-        st = mtgradi_step_gram(s, s->G, s->k, s->d, s->d, s->M, "G");
-        if (st != MTGRAD_OK) return st;
-        t[MTGRAD_TIME_GRAM] += mtgradi_now() - t0;
-        t0 = mtgradi_now();
-        st = mtgrad_weights_from_gram(s->a, s->M, s->k, L, s->w);
+        return mtgradi_step_gram_weights(s, s->G, s->d, s->d, "G", t);
     }
     t[MTGRAD_TIME_SOLVE] += mtgradi_now() - t0;
     return mtgradi_step_solver(s, s->a, st, "weights");
@@ -56,14 +52,10 @@ static mtgrad_status adatask_weights(mtgrad_mtl_step *s, double *t)
 mtgrad_status mtgradi_step_adatask_grad(mtgrad_mtl_step *s, double *t)
 {
     double t0 = mtgradi_now();
-    for (int64_t i = 0; i < s->k; i++) {
-        mtgrad_status st = mtgrad_model_backward_task(s->m, i, s->G + i * s->d, s->grad);
-        if (st != MTGRAD_OK)
-            return mtgradi_step_fail(s, st, "backward of task %lld: %s", (long long)i,
-                                     mtgrad_status_str(st));
-    }
+    mtgrad_status st = mtgradi_step_task_rows(s, s->G, s->grad, "");
+    if (st != MTGRAD_OK) return st;
     t[MTGRAD_TIME_BACKWARD] += mtgradi_now() - t0;
-    mtgrad_status st = adatask_weights(s, t);
+    st = adatask_weights(s, t);
     if (st != MTGRAD_OK) return st;
     double t1 = mtgradi_now();
     if (mtgrad_combine_f32(s->G, s->k, s->d, s->d, s->w, s->grad) != MTGRAD_OK)

@@ -45,12 +45,9 @@ static mtgrad_status batch_rows(mtgrad_mtl_step *s, const float *x, const float 
     double t1 = mtgradi_now();
     t[MTGRAD_TIME_FORWARD] += t1 - t0;
     if (st != MTGRAD_OK) return st;
-    for (int64_t i = 0; i < s->k; i++) {
-        st = mtgrad_model_backward_task(s->m, i, dst + i * s->d, b == 0 ? s->grad : NULL);
-        if (st != MTGRAD_OK)
-            return mtgradi_step_fail(s, st, "backward of task %lld on batch %d: %s", (long long)i,
-                                     b, mtgrad_status_str(st));
-    }
+    snprintf(what, sizeof what, " on batch %d", b);
+    st = mtgradi_step_task_rows(s, dst, b == 0 ? s->grad : NULL, what);
+    if (st != MTGRAD_OK) return st;
     t[MTGRAD_TIME_BACKWARD] += mtgradi_now() - t1;
     return MTGRAD_OK;
 }

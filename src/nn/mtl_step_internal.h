@@ -124,6 +124,14 @@ mtgrad_status mtgradi_step_gram(mtgrad_mtl_step *s, const float *G, int64_t rows
 mtgrad_status mtgradi_step_cross_gram(mtgrad_mtl_step *s, const float *A, const float *B,
                                       int64_t rows, int64_t len, int64_t ld, double *C,
                                       const char *what);
+/* The k per-task backward passes of the last forward: row i of G (ld = d) = task i's trunk
+ * gradient, head i's slice of `grad` (NULL: skip) = its unweighted gradient. `what` names the
+ * batch in messages ("" for the step's own). */
+mtgrad_status mtgradi_step_task_rows(mtgrad_mtl_step *s, float *G, float *grad, const char *what);
+/* Weights s->w from the Gram of `rows` rows of length len (leading dimension ld): M, then
+ * mtgrad_weights_from_gram with the step's losses; Gram and solve seconds into t. */
+mtgrad_status mtgradi_step_gram_weights(mtgrad_mtl_step *s, const float *G, int64_t len,
+                                        int64_t ld, const char *what, double *t);
 /* ||x|| of n floats, in double. */
 double mtgradi_step_norm(const float *x, int64_t n);
 

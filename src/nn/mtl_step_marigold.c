@@ -145,18 +145,10 @@ static mtgrad_status probe_feedback(mtgrad_mtl_step *s, const float *x, const fl
 static mtgrad_status exact_grad(mtgrad_mtl_step *s, double *t)
 {
     double t0 = mtgradi_now();
-    for (int64_t i = 0; i < s->k; i++) {
-        mtgrad_status st = mtgrad_model_backward_task(s->m, i, s->G + i * s->d, s->grad);
-        if (st != MTGRAD_OK)
-            return mtgradi_step_fail(s, st, "backward of task %lld: %s", (long long)i,
-                                     mtgrad_status_str(st));
-    }
-    double t1 = mtgradi_now();
-    mtgrad_status st = mtgradi_step_gram(s, s->G, s->k, s->d, s->d, s->M, "G");
+    mtgrad_status st = mtgradi_step_task_rows(s, s->G, s->grad, "");
     if (st != MTGRAD_OK) return st;
-    double t2 = mtgradi_now();
-    st = mtgrad_weights_from_gram(s->a, s->M, s->k, mtgradi_step_method_losses(s, s->losses), s->w);
-    st = mtgradi_step_solver(s, s->a, st, "weights");
+    double t1 = mtgradi_now();
+    st = mtgradi_step_gram_weights(s, s->G, s->d, s->d, "G", t);
     if (st != MTGRAD_OK) return st;
     double t3 = mtgradi_now();
     if (mtgrad_combine_f32(s->G, s->k, s->d, s->d, s->w, s->grad) != MTGRAD_OK)
@@ -170,8 +162,6 @@ static mtgrad_status exact_grad(mtgrad_mtl_step *s, double *t)
     mtgradi_step_clip(s);
     mtgradi_step_weight_heads(s, s->w);
     t[MTGRAD_TIME_BACKWARD] += t1 - t0;
-    t[MTGRAD_TIME_GRAM] += t2 - t1;
-    t[MTGRAD_TIME_SOLVE] += t3 - t2;
     t[MTGRAD_TIME_COMBINE] += mtgradi_now() - t3;
     return MTGRAD_OK;
 }

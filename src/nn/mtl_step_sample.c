@@ -293,12 +293,8 @@ mtgrad_status mtgradi_step_rep_grad(mtgrad_mtl_step *s, int64_t n, double *t)
         if (st != MTGRAD_OK) return st;
     }
     double t1 = mtgradi_now();
-    mtgrad_status st = mtgradi_step_gram(s, s->R, s->k, len, s->rep_len, s->M,
-                                         "the representation gradients");
-    if (st != MTGRAD_OK) return st;
-    double t2 = mtgradi_now();
-    st = mtgrad_weights_from_gram(s->a, s->M, s->k, mtgradi_step_method_losses(s, s->losses), s->w);
-    st = mtgradi_step_solver(s, s->a, st, "weights");
+    mtgrad_status st = mtgradi_step_gram_weights(s, s->R, len, s->rep_len,
+                                                 "the representation gradients", t);
     if (st != MTGRAD_OK) return st;
     double t3 = mtgradi_now();
     if (mtgrad_combine_f32(s->R, s->k, len, s->rep_len, s->w, s->zgrad) != MTGRAD_OK)
@@ -311,8 +307,6 @@ mtgrad_status mtgradi_step_rep_grad(mtgrad_mtl_step *s, int64_t n, double *t)
     mtgradi_step_weight_heads(s, s->w);
     s->have_w = 1;
     t[MTGRAD_TIME_BACKWARD] += (t1 - t0) + (t5 - t4);
-    t[MTGRAD_TIME_GRAM] += t2 - t1;
-    t[MTGRAD_TIME_SOLVE] += t3 - t2;
     t[MTGRAD_TIME_COMBINE] += (t4 - t3) + (mtgradi_now() - t5);
     return MTGRAD_OK;
 }
