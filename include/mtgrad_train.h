@@ -275,12 +275,13 @@ typedef struct mtgrad_train_result {
  * head stl_task alone), and for each epoch shuffle the training set with a generator seeded
  * from (seed, epoch), run the steps (a step that reads 3 batches gets the epoch's batch and two
  * more of the same size drawn uniformly without replacement by a generator seeded from (seed,
- * epoch, step): no extra state, so resume stays bit-exact), evaluate on the test set, and (out_dir set) write
- * DIR/checkpoint.bin atomically (temp file, fsync, rename). With resume set and a checkpoint
- * present the run continues from it and ends with the same bits as an uninterrupted run; a
- * checkpoint written for another configuration (benchmark, its parameters, data seed, method,
- * its parameters, seed, stl_task, batch, limits, optimizer, task_sample, grad_space) is refused with E_STATE and a message naming
- * the difference; a corrupt one with E_STATE. Without a checkpoint, resume starts afresh.
+ * epoch, step): no extra state, so resume stays bit-exact), evaluate on the test set, and
+ * (out_dir set) write DIR/checkpoint.bin atomically (temp file, fsync, rename). With resume set
+ * and a checkpoint present the run continues from it and ends with the same bits as an
+ * uninterrupted run; a checkpoint written for another configuration (benchmark, its
+ * parameters, data seed, method, its parameters, seed, stl_task, batch, limits, optimizer,
+ * task_sample, grad_space) is refused with E_STATE and a message naming the difference; a
+ * corrupt one with E_STATE. Without a checkpoint, resume starts afresh.
  * The epoch count is not part of the configuration: a run can be resumed with more epochs.
  * *out (owned by the caller, free with mtgrad_train_result_free) is set on OK only.
  * Threads: calls mtgrad_nn_set_threads(c->threads), the engine's process-wide setting; results

@@ -15,6 +15,7 @@
  * code and the streaming-read kernel are the tool's own. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include "bench_train.h"
+#include "timing.h"
 #include "cli.h"
 #include "mtgrad.h"
 
@@ -67,25 +68,6 @@ typedef struct bench_opts {
     int nk, nd, nt, reps, json, blas;
     const char *methods; /* NULL = all */
 } bench_opts;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void *xmalloc(size_t n)
 {
@@ -241,11 +223,11 @@ static double read_bandwidth(int t, int reps)
     double *times = xmalloc((size_t)reps * sizeof *times);
     sink += stream_read(buf, n, t); /* warm-up */
     for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = mtgrad_tool_now();
         sink += stream_read(buf, n, t);
-        times[r] = now_s() - t0;
+        times[r] = mtgrad_tool_now() - t0;
     }
-    double med = median(times, reps);
+    double med = mtgrad_tool_median(times, reps);
     if (sink == 42) fputc(' ', stderr); /* keep the sum alive */
     free(buf);
     free(times);
@@ -279,16 +261,16 @@ static double gemm_peak(int t, int reps, int dbl)
     double *times = xmalloc((size_t)reps * sizeof *times);
     blas_threads(t);
     for (int r = -1; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = mtgrad_tool_now();
         if (dbl)
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, A, n, A + nn, n,
                         0.0, A + 2 * nn, n);
         else
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, As, n, As + nn, n,
                         0.0f, As + 2 * nn, n);
-        if (r >= 0) times[r] = now_s() - t0;
+        if (r >= 0) times[r] = mtgrad_tool_now() - t0;
     }
-    double med = median(times, reps);
+    double med = mtgrad_tool_median(times, reps);
     free(A);
     free(As);
     free(times);
@@ -302,12 +284,12 @@ static double time_ssyrk(const float *G, int64_t k, int64_t d, int t, int reps)
     double *times = xmalloc((size_t)reps * sizeof *times);
     blas_threads(t);
     for (int r = -1; r < reps; r++) {
-        double t0 = now_s();
+        double t0 = mtgrad_tool_now();
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)k, (int)d, 1.0f, G, (int)d, 0.0f,
                     C, (int)k);
-        if (r >= 0) times[r] = now_s() - t0;
+        if (r >= 0) times[r] = mtgrad_tool_now() - t0;
     }
-    double med = median(times, reps);
+    double med = mtgrad_tool_median(times, reps);
     free(C);
     free(times);
     return med;
@@ -377,10 +359,10 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
     double *e2e = xmalloc((size_t)reps * sizeof *e2e), *ph[3];
     for (int i = 0; i < 3; i++) ph[i] = xmalloc((size_t)reps * sizeof *ph[i]);
     for (int rep = -1; rep < reps; rep++) {
-        double t0 = now_s();
+        double t0 = mtgrad_tool_now();
         r.status = mtgrad_aggregate_f32(a, G, k, d, d,
                                         (flags & MTGRAD_NEEDS_LOSSES) ? losses : NULL, dir, NULL);
-        double t1 = now_s();
+        double t1 = mtgrad_tool_now();
         if (r.status != MTGRAD_OK && r.status != MTGRAD_E_MAXITER &&
             r.status != MTGRAD_E_NOPROGRESS) {
             fprintf(stderr, "mtgrad bench: %s k=%lld d=%lld: %s\n", r.name, (long long)k,
@@ -394,10 +376,10 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
         e2e[rep] = t1 - t0;
         for (int i = 0; i < 3; i++) ph[i][rep] = tm[i];
         if (rep == reps - 1) {
-            r.e2e_ms = 1e3 * median(e2e, reps);
-            r.gram_ms = 1e3 * median(ph[0], reps);
-            r.solve_us = 1e6 * median(ph[1], reps);
-            r.combine_ms = 1e3 * median(ph[2], reps);
+            r.e2e_ms = 1e3 * mtgrad_tool_median(e2e, reps);
+            r.gram_ms = 1e3 * mtgrad_tool_median(ph[0], reps);
+            r.solve_us = 1e6 * mtgrad_tool_median(ph[1], reps);
+            r.combine_ms = 1e3 * mtgrad_tool_median(ph[2], reps);
         }
     }
     mtgrad_aggregator_free(a);

@@ -18,6 +18,7 @@
  * headers only (tools/ rule). */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include "bench_train.h"
+#include "timing.h"
 #include "mtgrad.h"
 #include "mtgrad_nn.h"
 #include "mtgrad_train.h"
@@ -123,25 +124,6 @@ typedef struct group {
     char error[320];
     float *x[NBUF], *y[NBUF];
 } group;
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* ------------------------------------------------------------------ options */
 
@@ -529,12 +511,12 @@ static mtgrad_status runner_step(runner *rn, const group *g, int it, double *wal
         xs[b] = g->x[j];
         ys[b] = g->y[j];
     }
-    double t0 = now_s();
+    double t0 = mtgrad_tool_now();
     mtgrad_status st = rn->nb == 1
                            ? mtgrad_mtl_step_run(rn->s, xs[0], ys[0], g->batch, NULL, times)
                            : mtgrad_mtl_step_run_batches(rn->s, xs, ys, rn->nb, g->batch, NULL,
                                                          times);
-    *wall = now_s() - t0;
+    *wall = mtgrad_tool_now() - t0;
     return st;
 }
 
@@ -577,9 +559,9 @@ static void time_steps(const bt_opts *o, const group *g, runner *rn, runner *ref
         mtgrad_model_passes(rn->m, &pc);
         int64_t heads = 0;
         for (int64_t i = 0; i < g->k; i++) heads += pc.head_backwards[i];
-        c->ms = 1e3 * median(wall, n);
-        c->ref_ms = ref ? 1e3 * median(wall + n, n) : c->ms;
-        for (int p = 0; p < MTGRAD_TIME_COUNT; p++) c->phase_ms[p] = 1e3 * median(ph + p * n, n);
+        c->ms = 1e3 * mtgrad_tool_median(wall, n);
+        c->ref_ms = ref ? 1e3 * mtgrad_tool_median(wall + n, n) : c->ms;
+        for (int p = 0; p < MTGRAD_TIME_COUNT; p++) c->phase_ms[p] = 1e3 * mtgrad_tool_median(ph + p * n, n);
         c->fwd = (double)pc.forwards / n;
         c->bwd = (double)pc.trunk_backwards / n;
         c->head_bwd = (double)heads / n;
@@ -735,7 +717,7 @@ int mtgrad_cmd_bench_train(int argc, char **argv)
         return 1;
     }
     /* LS of every group first: the reference, and the basis of the estimate */
-    double total_est = 0, t_start = now_s();
+    double total_est = 0, t_start = mtgrad_tool_now();
     for (int gi = 0; gi < ng; gi++) {
         cell *ls = &cs[gi * o.ns + o.ls_index];
         run_cell(&o, &gs[gi], &o.specs[o.ls_index], NULL, ls);
@@ -749,7 +731,7 @@ int mtgrad_cmd_bench_train(int argc, char **argv)
     int todo = ng * (o.ns - 1), done = 0;
     fprintf(stderr, "mtgrad bench --train: %d groups x %d rows; estimated %.0f s more\n", ng, o.ns,
             total_est);
-    double est_done = 0, t_rest = now_s();
+    double est_done = 0, t_rest = mtgrad_tool_now();
     for (int gi = 0; gi < ng; gi++)
         for (int si = 0; si < o.ns; si++) {
             if (si == o.ls_index) continue;
@@ -758,7 +740,7 @@ int mtgrad_cmd_bench_train(int argc, char **argv)
             run_cell(&o, &gs[gi], &o.specs[si], &o.specs[o.ls_index], c);
             est_done += est;
             done++;
-            double spent = now_s() - t_rest;
+            double spent = mtgrad_tool_now() - t_rest;
             double eta = est_done > 0 ? (total_est - est_done) * spent / est_done : 0;
             if (c->status == MTGRAD_OK)
                 fprintf(stderr, "[%d/%d] %s k=%lld %s: %.3f ms/step (eta %.0f s)\n", done, todo,
@@ -768,7 +750,7 @@ int mtgrad_cmd_bench_train(int argc, char **argv)
                         gs[gi].model, (long long)gs[gi].k, c->label,
                         mtgrad_status_str(c->status), eta);
         }
-    fprintf(stderr, "mtgrad bench --train: %.1f s\n", now_s() - t_start);
+    fprintf(stderr, "mtgrad bench --train: %.1f s\n", mtgrad_tool_now() - t_start);
     print_table(&o, gs, ng, cs);
     rc = o.json ? write_json(&o, gs, ng, cs) : 0;
     for (int gi = 0; gi < ng; gi++) group_free(&gs[gi]);
