@@ -127,6 +127,11 @@ double mtgradi_dot(const double *x, const double *y, int64_t n);
 /* x^T A x */
 double mtgradi_quad(const double *A, int64_t n, const double *x);
 
+/* One torch.optim.Adam step on n doubles (the logits of famo, uw, gradnorm): m, v the moments,
+ * *t the steps taken (incremented); L2 weight decay, if any, is already in g (linalg.c). */
+void mtgradi_adam_step(double *x, double *m, double *v, const double *g, int64_t n, double *t,
+                       double lr, double b1, double b2, double eps);
+
 /* ------------------------------------------------------------------ simplex (simplex.c) */
 
 /* Sort-based Euclidean projection onto {w >= 0, sum w = 1}. work: k doubles. out may equal y. */

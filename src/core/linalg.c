@@ -345,3 +345,15 @@ void mtgradi_subchol_solve(const mtgradi_subchol *f, double *b)
         b[i] = t / L[i * ld + i];
     }
 }
+
+void mtgradi_adam_step(double *x, double *m, double *v, const double *g, int64_t n, double *t,
+                       double lr, double b1, double b2, double eps)
+{
+    double step = *t + 1, bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
+    for (int64_t i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        x[i] -= lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + eps);
+    }
+    *t = step;
+}

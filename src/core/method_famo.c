@@ -116,17 +116,10 @@ static mtgrad_status famo_update(mtgrad_aggregator *a, const double *after)
         delta[i] = log(LAST(a)[i] - m + 1e-8) - log(after[i] - m + 1e-8);
         zd += z[i] * delta[i];
     }
-    double b1 = a->plist[P_BETAS][0], b2 = a->plist[P_BETAS][1];
-    double gamma = a->pv[P_GAMMA], lr = a->pv[P_WLR], eps = a->pv[P_EPS];
-    double t = ADAM_T(a) + 1;
-    double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    for (int64_t i = 0; i < k; i++) {
-        double g = z[i] * (delta[i] - zd) + gamma * XI(a)[i];
-        AM(a)[i] = b1 * AM(a)[i] + (1 - b1) * g;
-        AV(a)[i] = b2 * AV(a)[i] + (1 - b2) * g * g;
-        XI(a)[i] -= lr / bc1 * AM(a)[i] / (sqrt(AV(a)[i]) / sqrt(bc2) + eps);
-    }
-    ADAM_T(a) = t;
+    double *g = delta; /* in place: delta[i] is read only for g[i] */
+    for (int64_t i = 0; i < k; i++) g[i] = z[i] * (delta[i] - zd) + a->pv[P_GAMMA] * XI(a)[i];
+    mtgradi_adam_step(XI(a), AM(a), AV(a), g, k, &ADAM_T(a), a->pv[P_WLR],
+                      a->plist[P_BETAS][0], a->plist[P_BETAS][1], a->pv[P_EPS]);
     HAS_LAST(a) = 0; /* one update per aggregation */
     for (int64_t i = 0; i < k; i++)
         if (!isfinite(XI(a)[i]))

@@ -76,14 +76,7 @@ static void warmup_call(mtgrad_aggregator *a, const double *losses, double *w)
 
 static void adam_step(mtgrad_aggregator *a, const double *grad)
 {
-    double b1 = 0.9, b2 = 0.999, eps = 1e-8, lr = a->pv[P_LR];
-    double t = ADAM_T(a) + 1, bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
-    for (int64_t i = 0; i < a->k; i++) {
-        AM(a)[i] = b1 * AM(a)[i] + (1 - b1) * grad[i];
-        AV(a)[i] = b2 * AV(a)[i] + (1 - b2) * grad[i] * grad[i];
-        S(a)[i] -= lr / bc1 * AM(a)[i] / (sqrt(AV(a)[i]) / sqrt(bc2) + eps);
-    }
-    ADAM_T(a) = t;
+    mtgradi_adam_step(S(a), AM(a), AV(a), grad, a->k, &ADAM_T(a), a->pv[P_LR], 0.9, 0.999, 1e-8);
 }
 
 static mtgrad_status gradnorm_weights(mtgrad_aggregator *a, const double *M, const double *losses,

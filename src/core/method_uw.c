@@ -35,6 +35,7 @@ static const mtgrad_param_desc params[N_PARAMS] = {
 #define ADAM_T(a) ((a)->state[3 * (a)->k])
 
 static size_t uw_state_size(int64_t k) { return 3 * (size_t)k + 1; }
+static size_t uw_work_size(int64_t k) { return (size_t)k; }
 
 static void uw_reset(mtgrad_aggregator *a)
 {
@@ -46,19 +47,16 @@ static mtgrad_status uw_weights(mtgrad_aggregator *a, const double *M, const dou
 {
     (void)M;
     int64_t k = a->k;
-    double lr = a->pv[P_LR], b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    double t = ADAM_T(a) + 1, bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    double *g = a->work;
     for (int64_t i = 0; i < k; i++) {
         w[i] = 1.0 / (2.0 * exp(S(a)[i]));
-        double g = -losses[i] * w[i] + 0.5;
-        AM(a)[i] = b1 * AM(a)[i] + (1 - b1) * g;
-        AV(a)[i] = b2 * AV(a)[i] + (1 - b2) * g * g;
-        S(a)[i] -= lr / bc1 * AM(a)[i] / (sqrt(AV(a)[i]) / sqrt(bc2) + eps);
+        g[i] = -losses[i] * w[i] + 0.5; /* d/ds_i of L_i / (2 e^s_i) + s_i / 2 */
+    }
+    mtgradi_adam_step(S(a), AM(a), AV(a), g, k, &ADAM_T(a), a->pv[P_LR], 0.9, 0.999, 1e-8);
+    for (int64_t i = 0; i < k; i++)
         if (!isfinite(S(a)[i]) || !isfinite(AV(a)[i]))
             return mtgradi_fail(a, MTGRAD_E_NONFINITE, "uw: log-variance %lld overflowed (loss %g)",
                                 (long long)i, losses[i]);
-    }
-    ADAM_T(a) = t;
     return MTGRAD_OK;
 }
 
@@ -72,6 +70,7 @@ const mtgrad_method mtgradi_uw = {
     .params = params,
     .n_params = N_PARAMS,
     .state_size = uw_state_size,
+    .work_size = uw_work_size,
     .reset = uw_reset,
     .weights = uw_weights,
 };
