@@ -140,8 +140,8 @@ double mtgradi_step_norm(const float *x, int64_t n);
 mtgrad_status mtgradi_step_sampling_setup(mtgrad_mtl_step *s, const char *method,
                                           const char *params, char *err, size_t errlen);
 mtgrad_status mtgradi_step_rep_setup(mtgrad_mtl_step *s, char *err, size_t errlen);
-/* The aggregator of task sampling for `rows` drawn rows (created with the step; after a load
- * of an older state without it, on first use). */
+/* The aggregator of task sampling for `rows` drawn rows (created with the step; a saved state
+ * holds every one of them). */
 mtgrad_status mtgradi_step_sub_aggregator(mtgrad_mtl_step *s, int64_t rows,
                                           mtgrad_aggregator **out);
 /* A new aggregator for `rows` rows with the step's method, parameters and take-overs. */

@@ -9,7 +9,12 @@
  *   magic "MTGRADSS" | version | k | path | have_w | pending | n_sub |
  *   w (k) | prev_L (k) | prev_dnorm | prev_move |
  *   n_sub x (rows | len | len bytes of that aggregator's state) | crc
- * Loading checks everything (into scratch aggregators) before it changes anything.
+ * Loading checks everything (into scratch aggregators) before it changes anything, and takes
+ * only the canonical form the save writes, so that a loaded state saves back to the same bytes
+ * (tests/fuzz/fuzz_step_state.c): one blob for each subset size the step has, in ascending
+ * order, and zero prev_L for a step that keeps none. The blobs themselves are as canonical as
+ * mtgrad_aggregator_load makes them (it ignores the name field past its NUL, which its save
+ * zeroes).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "nn/mtl_step_internal.h"
@@ -96,15 +101,19 @@ mtgrad_status mtgrad_mtl_step_save(const mtgrad_mtl_step *s, void *buf, size_t *
 }
 
 /* The per-size aggregators of a state, loaded into new ones (tmp[r]); E_STATE if one does not
- * fit. off: where the blobs start; end: where the CRC starts. */
+ * fit. off: where the blobs start; end: where the CRC starts. Sizes the step does not have
+ * (fast:K has only K) and sizes out of order are refused: the save never writes them. */
 static mtgrad_status load_subs(const mtgrad_mtl_step *s, const unsigned char *p, size_t off,
                                size_t end, uint64_t count, mtgrad_aggregator **tmp)
 {
-    if (count && !s->sub) return MTGRAD_E_STATE;
+    if (count != (uint64_t)n_subs(s)) return MTGRAD_E_STATE;
+    uint64_t last = 0;
     for (uint64_t c = 0; c < count; c++) {
         if (end - off < 16) return MTGRAD_E_STATE;
         uint64_t r = mtgradi_get_u64(p + off), l = mtgradi_get_u64(p + off + 8);
-        if (r < 1 || r >= (uint64_t)s->k || tmp[r] || l > end - off - 16) return MTGRAD_E_STATE;
+        if (r <= last || r >= (uint64_t)s->k || !s->sub[r] || l > end - off - 16)
+            return MTGRAD_E_STATE;
+        last = r;
         mtgrad_status st = mtgradi_step_new_sub(s, (int64_t)r, &tmp[r], NULL, 0);
         if (st != MTGRAD_OK) return st == MTGRAD_E_NOMEM ? st : MTGRAD_E_STATE;
         if (mtgrad_aggregator_load(tmp[r], p + off + 16, (size_t)l) != MTGRAD_OK)
@@ -125,6 +134,10 @@ static mtgrad_status check_header(const mtgrad_mtl_step *s, const unsigned char 
     if (mtgradi_crc32(p, len - 8) != mtgradi_get_u64(p + len - 8)) return MTGRAD_E_STATE;
     for (size_t off = STEP_HEADER; off < fixed - 8; off += 8)
         if (!isfinite(bitsd(mtgradi_get_u64(p + off)))) return MTGRAD_E_STATE;
+    /* a step without prev_L saves zeros there; anything else would not save back the same */
+    size_t prev = STEP_HEADER + 8 * (size_t)s->k;
+    for (int64_t i = 0; !s->prev_L && i < s->k; i++)
+        if (mtgradi_get_u64(p + prev + 8 * (size_t)i) != 0) return MTGRAD_E_STATE;
     return MTGRAD_OK;
 }
 
@@ -140,12 +153,6 @@ mtgrad_status mtgrad_mtl_step_load(mtgrad_mtl_step *s, const void *buf, size_t l
     if (!tmp) return MTGRAD_E_NOMEM;
     size_t blobs = STEP_HEADER + 8 * (2 * (size_t)s->k + 2);
     st = load_subs(s, p, blobs, len - 8, mtgradi_get_u64(p + 48), tmp);
-    /* a size the state does not hold starts fresh (as in the run that wrote it) */
-    for (int64_t r = 1; st == MTGRAD_OK && s->sub && r < s->k; r++)
-        if (s->sub[r] && !tmp[r]) {
-            st = mtgradi_step_new_sub(s, r, &tmp[r], NULL, 0);
-            if (st != MTGRAD_OK && st != MTGRAD_E_NOMEM) st = MTGRAD_E_STATE;
-        }
     if (st == MTGRAD_OK) {
         s->have_w = (int)mtgradi_get_u64(p + 32);
         s->pending = (int)pending;

@@ -8,13 +8,19 @@
  *       dropout2d and dropout, CE + MSE + BCE heads), three mtgrad_mtl_step_run steps with Adam:
  *       parameters, losses and the last gradient identical for threads 1, 1 again, and 2;
  *   (c) the same, two steps, on a wide MLP (d = 98,880 shared parameters, k = 3), large enough
- *       for the Gram and combination kernels to split their work between threads.
+ *       for the Gram and combination kernels to split their work between threads;
+ *   (d) the step's options and the paths that reshape it (issue 5), three steps on the conv model
+ *       of (b) and two on the wide MLP of (c): task sampling os:N and fast:K, representation gradients, MARIGOLD's four
+ *       estimators, SDMGrad's double sampling (three batches a step), the AdaTask optimizers and
+ *       nash_mtl's update_weights_every; and a sampling seed that changes the draws changes the
+ *       bits (the comparison can fail).
  * Bit-identity is the claim of mtgrad.h and mtgrad_train.h (fixed partitions, fixed reduction
  * orders), so the comparison is memcmp, not a tolerance. */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
 #include "mtgrad_train.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,10 +145,27 @@ typedef struct {
     int ok;
 } conv_run;
 
-/* wide = 0: the conv model; 1: an MLP with d = 98,880 shared parameters, so that k*d is past
- * the size (2^18) from which the Gram and combination kernels use several threads */
-static void conv_train(const char *method, int threads, int wide, conv_run *out)
+/* What shapes a step beyond its method (part (d)); NULL fields and kind ADAM: as (b). */
+typedef struct step_variant {
+    const char *method, *params, *sample, *space;
+    mtgrad_optim_kind optim;
+    uint64_t seed;
+} step_variant;
+
+/* The method's parameters with threads=2 appended when threads > 1 (NULL for none). */
+static const char *with_threads(const char *params, int threads, char *buf, size_t n)
 {
+    if (threads <= 1) return params;
+    snprintf(buf, n, "%s%sthreads=2", params ? params : "", params ? "," : "");
+    return buf;
+}
+
+/* wide = 0: the conv model; 1: an MLP with d = 98,880 shared parameters, so that k*d is past
+ * the size (2^18) from which the Gram and combination kernels use several threads.
+ * A step that reads three batches gets batches t, t+1, t+2 (mod NSTEPS) at step t. */
+static void conv_train_v(const step_variant *v, int threads, int wide, conv_run *out)
+{
+    const char *method = v->method;
     memset(out, 0, sizeof *out);
     mtgrad_nn_set_threads(threads);
     mtgrad_model_spec sp;
@@ -164,15 +187,21 @@ static void conv_train(const char *method, int threads, int wide, conv_run *out)
     char err[512] = "";
     mtgrad_status st = mtgrad_model_new(&m, &sp, 21, err, sizeof err);
     CHECK(st == MTGRAD_OK, "conv model: %s", err);
-    mtgrad_optim_config oc = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
+    mtgrad_optim_config oc = mtgrad_optim_config_default(v->optim);
     oc.lr = 1e-2;
-    if (m) st = mtgrad_mtl_step_new(&s, m, method, threads > 1 ? "threads=2" : NULL, &oc, err,
-                                    sizeof err);
+    mtgrad_step_options o = mtgrad_step_options_default();
+    o.task_sample = v->sample, o.grad_space = v->space, o.seed = v->seed;
+    char pbuf[256];
+    if (m) st = mtgrad_mtl_step_new_ex(&s, m, method, with_threads(v->params, threads, pbuf,
+                                       sizeof pbuf), &oc, &o, err, sizeof err);
     CHECK(st == MTGRAD_OK && s, "%s: step_new: %s", method, err);
     int ok = m && s;
     for (int t = 0; ok && t < (wide ? 2 : NSTEPS); t++) {
         if (t == 0) mtgrad_mtl_step_begin_epoch(s, 0);
-        st = mtgrad_mtl_step_run(s, X[t], Y[t], NB, out->losses[t], NULL);
+        const float *xs[3] = {X[t], X[(t + 1) % NSTEPS], X[(t + 2) % NSTEPS]};
+        const float *ys[3] = {Y[t], Y[(t + 1) % NSTEPS], Y[(t + 2) % NSTEPS]};
+        st = mtgrad_mtl_step_run_batches(s, xs, ys, mtgrad_mtl_step_batches(s), NB,
+                                         out->losses[t], NULL);
         CHECK(st == MTGRAD_OK, "%s, %d threads, step %d: %s: %s", method, threads, t,
               mtgrad_status_str(st), mtgrad_mtl_step_error(s));
         ok = st == MTGRAD_OK;
@@ -190,6 +219,12 @@ static void conv_train(const char *method, int threads, int wide, conv_run *out)
     mtgrad_mtl_step_free(s);
     mtgrad_model_free(m);
     mtgrad_nn_set_threads(1);
+}
+
+static void conv_train(const char *method, int threads, int wide, conv_run *out)
+{
+    step_variant v = {method, NULL, NULL, NULL, MTGRAD_OPTIM_ADAM, 0};
+    conv_train_v(&v, threads, wide, out);
 }
 
 static int same_run(const conv_run *a, const conv_run *b)
@@ -220,6 +255,72 @@ static void test_steps(int wide)
            same, mtgrad_method_count());
 }
 
+/* ---------------------------------------------------------------- (d) step options */
+
+static void free_run(conv_run *r)
+{
+    free(r->params);
+    free(r->grad);
+}
+
+static void test_step_options(void)
+{
+    static const struct {
+        const char *what;
+        step_variant v;
+    } cases[] = {
+        {"mgda os:2", {"mgda", NULL, "os:2", NULL, MTGRAD_OPTIM_ADAM, 5}},
+        {"sdmgrad os:1", {"sdmgrad", NULL, "os:1", NULL, MTGRAD_OPTIM_ADAM, 5}},
+        {"cagrad fast:2", {"cagrad", NULL, "fast:2", NULL, MTGRAD_OPTIM_ADAM, 5}},
+        {"mgda rep", {"mgda", NULL, NULL, "rep", MTGRAD_OPTIM_ADAM, 0}},
+        {"marigold forward", {"marigold", "estimator=forward", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"marigold central", {"marigold", "estimator=central", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"marigold step", {"marigold", "estimator=step", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"marigold step reuse_next",
+         {"marigold", "estimator=step,reuse_next=1", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"marigold exact", {"marigold", "estimator=exact", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"sdmgrad sampling=double", {"sdmgrad", "sampling=double", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+        {"ls adatask-adam", {"ls", NULL, NULL, NULL, MTGRAD_OPTIM_ADATASK_ADAM, 0}},
+        {"ls adatask-rmsprop", {"ls", NULL, NULL, NULL, MTGRAD_OPTIM_ADATASK_RMSPROP, 0}},
+        {"ls adatask-adagrad", {"ls", NULL, NULL, NULL, MTGRAD_OPTIM_ADATASK_ADAGRAD, 0}},
+        {"nash_mtl update_weights_every=2",
+         {"nash_mtl", "update_weights_every=2", NULL, NULL, MTGRAD_OPTIM_ADAM, 0}},
+    };
+    size_t n = sizeof cases / sizeof cases[0];
+    int same = 0;
+    /* the conv model, and the wide MLP of (c) on which the kernels split work between threads */
+    for (int wide = 0; wide < 2; wide++)
+        for (size_t i = 0; i < n; i++) {
+            const char *what = wide ? "wide MLP" : "conv";
+            conv_run r1, again, r2;
+            conv_train_v(&cases[i].v, 1, wide, &r1);
+            conv_train_v(&cases[i].v, 1, wide, &again);
+            conv_train_v(&cases[i].v, 2, wide, &r2);
+            CHECK(same_run(&r1, &again), "%s: %s steps differ between two runs", cases[i].what,
+                  what);
+            CHECK(same_run(&r1, &r2), "%s: %s steps differ between 1 and 2 threads",
+                  cases[i].what, what);
+            same += same_run(&r1, &again) && same_run(&r1, &r2);
+            free_run(&r1), free_run(&again), free_run(&r2);
+        }
+    /* the draws of os:1 come from the seed: some other seed draws other tasks in three steps */
+    step_variant a = cases[1].v;
+    conv_run r1;
+    conv_train_v(&a, 1, 0, &r1);
+    int differs = 0;
+    for (uint64_t seed = 6; seed < 10 && !differs; seed++) {
+        a.seed = seed;
+        conv_run other;
+        conv_train_v(&a, 1, 0, &other);
+        differs = r1.ok && other.ok && !same_run(&r1, &other);
+        free_run(&other);
+    }
+    CHECK(differs, "sdmgrad os:1: seeds 6..9 give the same bits as seed 5");
+    free_run(&r1);
+    printf("step options: %d of %zu variants (conv and wide MLP) bit-identical across runs and "
+           "thread counts\n", same, 2 * n);
+}
+
 int main(void)
 {
     double start = seconds();
@@ -229,7 +330,9 @@ int main(void)
     test_steps(0);
     double t1 = seconds();
     test_steps(1);
-    printf("seconds: trainer %.2f, conv %.2f, wide MLP %.2f\n", t0 - start, t1 - t0,
-           seconds() - t1);
+    double t2 = seconds();
+    test_step_options();
+    printf("seconds: trainer %.2f, conv %.2f, wide MLP %.2f, step options %.2f\n", t0 - start,
+           t1 - t0, t2 - t1, seconds() - t2);
     return harness_report();
 }

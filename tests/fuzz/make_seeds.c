@@ -3,7 +3,8 @@
  * the library itself, so that every seed is a valid input the fuzzer can start mutating from:
  * each method's default parameters as a params string, aggregator states saved after two real
  * steps, optimizer states after two real steps, a small checkpoint written by the checkpoint
- * writer, and benchmark params strings. The golden, matrix and trainer-written checkpoint seeds
+ * writer, benchmark params strings, and MTL step states (fuzz_step_config.h's steps after 0, 1
+ * and 3 real steps). The golden, matrix and trainer-written checkpoint seeds
  * come from the real files and the CLI instead (see run_fuzz.sh's header). Not part of any
  * build; regenerate with:
  *   cc -std=c11 -Iinclude -Isrc/core -Isrc -Isrc/eval -o /tmp/make_seeds tests/fuzz/make_seeds.c \
@@ -14,6 +15,7 @@
 #include "eval_internal.h"
 #include "mtgrad.h"
 #include "mtgrad_nn.h"
+#include "fuzz_step_config.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -173,6 +175,50 @@ static void bench_seeds(void)
         write_seed("bench_params", s[i].name, &s[i].which, 1, s[i].text, strlen(s[i].text));
 }
 
+/* Byte 0 as fuzz_step_state.c reads it (configuration | k bit), then the state after `steps`
+ * steps: every configuration with k = 3 after 0, 1 and 3 steps, and with k = 2 after 3. */
+static void step_state_seed(unsigned ci, int k3, int steps)
+{
+    unsigned char b0 = (unsigned char)(ci | (k3 ? 16u : 0u));
+    int64_t k;
+    const step_config *c = step_config_of(b0, &k);
+    mtgrad_model *m = step_model(k);
+    mtgrad_mtl_step *s = m ? step_of(m, c) : NULL;
+    if (!s || mtgrad_mtl_step_begin_epoch(s, 0) != MTGRAD_OK) {
+        fprintf(stderr, "step_state: cannot make configuration %u\n", ci);
+        exit(1);
+    }
+    for (int t = 0; t < steps; t++)
+        if (step_once(s) != MTGRAD_OK) {
+            fprintf(stderr, "step_state %u: %s\n", ci, mtgrad_mtl_step_error(s));
+            exit(1);
+        }
+    size_t len = 0;
+    mtgrad_mtl_step_save(s, NULL, &len);
+    unsigned char *b = malloc(len);
+    if (!b || mtgrad_mtl_step_save(s, b, &len) != MTGRAD_OK) exit(1);
+    char name[128];
+    snprintf(name, sizeof name, "%u_%s%s%s_k%lld_after%d", ci, c->method, c->sample ? "_" : "",
+             c->sample ? c->sample : "", (long long)k, steps);
+    for (char *q = name; *q; q++)
+        if (*q == ':') *q = '-';
+    write_seed("step_state", name, &b0, 1, b, len);
+    free(b);
+    mtgrad_mtl_step_free(s);
+    mtgrad_model_free(m);
+}
+
+static void step_state_seeds(void)
+{
+    step_batches();
+    for (unsigned ci = 0; ci < STEP_CONFIGS; ci++) {
+        step_state_seed(ci, 1, 0);
+        step_state_seed(ci, 1, 1);
+        step_state_seed(ci, 1, 3);
+        step_state_seed(ci, 0, 3);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -186,5 +232,6 @@ int main(int argc, char **argv)
     optim_state_seeds();
     checkpoint_seed(argv[2]);
     bench_seeds();
+    step_state_seeds();
     return 0;
 }

@@ -15,7 +15,7 @@ set -u
 B=${1:-build-fuzz}
 SECONDS_PER=${FUZZ_SECONDS:-60}
 CLANG=${CLANG:-clang}
-ALL="golden matrix params bench_params checkpoint agg_state optim_state"
+ALL="golden matrix params bench_params checkpoint agg_state optim_state step_state"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 CFLAGS="-std=c11 -g -O1 -Wall -Wno-unknown-pragmas $SAN -Iinclude -Isrc/core -Isrc -Isrc/data -Isrc/eval -Itools"
@@ -49,11 +49,12 @@ if [ -s "$B/compile.cmds" ]; then
     rm -f "$B/libfuzz.a"
 fi
 [ -f "$B/libfuzz.a" ] || ar rcs "$B/libfuzz.a" $objs || exit 1
+newest_fuzz_hdr=$(ls -t tests/fuzz/*.h | head -n 1) # fuzz_common.h, fuzz_step_config.h
 for t in $TARGETS; do
     src=tests/fuzz/fuzz_$t.c
     [ -f "$src" ] || { echo "run_fuzz: no target $src"; exit 1; }
     if [ ! -x "$B/fuzz_$t" ] || [ "$src" -nt "$B/fuzz_$t" ] || [ "$B/libfuzz.a" -nt "$B/fuzz_$t" ] ||
-       [ tests/fuzz/fuzz_common.h -nt "$B/fuzz_$t" ]; then
+       [ "$newest_fuzz_hdr" -nt "$B/fuzz_$t" ]; then
         "$CLANG" -fsanitize=fuzzer $CFLAGS -o "$B/fuzz_$t" "$src" "$B/libfuzz.a" $LIBS || {
             echo "run_fuzz: cannot build $src"; exit 1; }
     fi

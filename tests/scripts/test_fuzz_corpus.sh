@@ -17,7 +17,7 @@ fi
 printf '%s\n' "$out" | grep -v '^clang ' | tail -n 30
 passed=0
 failed=0
-for t in golden matrix params bench_params checkpoint agg_state optim_state; do
+for t in golden matrix params bench_params checkpoint agg_state optim_state step_state; do
     line=$(printf '%s\n' "$out" | grep -E "^$t +[0-9?]+ +[0-9]+ +[0-9]+$")
     crashes=$(echo "$line" | awk '{print $4}')
     if [ -n "$line" ] && [ "$crashes" = 0 ]; then
