@@ -271,6 +271,17 @@ static mtgrad_status nonfinite_direction(mtgrad_aggregator *a, const mtgradi_mat
                         "(rescale the gradients)", G->f32 ? "float32" : "float64");
 }
 
+/* torch's clip_grad_norm_ factor for a direction of this norm, applied to the weights (and
+ * recorded as clip_scale); returns it (1 when no clipping). */
+static double clip_weights(mtgrad_aggregator *a, double norm)
+{
+    double coef = mtgradi_clip_coef(a->clip_norm, norm);
+    a->clip_scale = coef < 1.0 ? coef : 1.0;
+    if (coef < 1.0)
+        for (int64_t i = 0; i < a->k; i++) a->w[i] *= coef;
+    return coef;
+}
+
 static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
                                      const double *losses, const mtgradi_out *out)
 {
@@ -289,16 +300,14 @@ static mtgrad_status run_gram_method(mtgrad_aggregator *a, const mtgradi_mat *G,
     double t2 = mtgradi_now();
     a->times[0] = M ? t1 - t0 : 0.0;
     a->times[1] = t2 - t1;
+    /* With M the clipped norm ||G^T w|| = sqrt(w^T M w) is known before the combination, so the
+     * clip folds into w and G is read once; without M the direction must exist first. */
+    if (a->clip_norm > 0 && M) clip_weights(a, sqrt(fmax(mtgradi_quad(M, a->k, a->w), 0.0)));
     if (!mtgradi_combine(G, a->w, out, mtgradi_threads(a)))
         return nonfinite_direction(a, G);
-    if (a->clip_norm > 0) {
-        double norm = M ? sqrt(fmax(mtgradi_quad(M, a->k, a->w), 0.0)) : out_norm(out);
-        double coef = mtgradi_clip_coef(a->clip_norm, norm);
-        a->clip_scale = coef < 1.0 ? coef : 1.0;
-        if (coef < 1.0) {
-            out_scale(out, coef);
-            for (int64_t i = 0; i < a->k; i++) a->w[i] *= coef;
-        }
+    if (a->clip_norm > 0 && !M) {
+        double coef = clip_weights(a, out_norm(out));
+        if (coef < 1.0) out_scale(out, coef);
     }
     a->times[2] = mtgradi_now() - t2;
     return s;
@@ -410,9 +419,7 @@ static mtgrad_status weights_kk(mtgrad_aggregator *a, const double *M, int64_t k
             s = mtgradi_fail(a, MTGRAD_E_INVAL, "%s: max_norm clipping needs M to know the direction's norm",
                              a->m->name);
         } else {
-            double coef = mtgradi_clip_coef(a->clip_norm, sqrt(fmax(mtgradi_quad(M, k, a->w), 0.0)));
-            a->clip_scale = coef;
-            for (int64_t i = 0; i < k; i++) a->w[i] *= coef;
+            (void)clip_weights(a, sqrt(fmax(mtgradi_quad(M, k, a->w), 0.0)));
         }
     }
     if (!ok_status(s)) {
