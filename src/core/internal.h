@@ -93,12 +93,23 @@ int mtgradi_cholesky(double *A, int64_t n);
 void mtgradi_cholesky_solve(const double *L, int64_t n, double *b);
 /* Symmetric eigendecomposition A = V diag(lambda) V^T (Householder tridiagonalisation, then
  * implicit QL; when min|lambda| < 1e-4 max|lambda|, by cyclic Jacobi instead, for the relative
- * accuracy of the small eigenvalues). lambda ascending; V row-major with eigenvectors in
+ * accuracy of the small eigenvalues; a PSD A of numerical rank r < n first tries
+ * mtgradi_eigh_lowrank below, which keeps that accuracy in O(n r² + n² r)). lambda ascending; V row-major with eigenvectors in
  * columns (V[i*n + j] = component i of eigenvector j). work: n*n doubles. Returns 0, or -1 if it
  * did not converge (results still usable). */
 int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work);
 /* The same by cyclic Jacobi (the reference: slower, O(n³) per sweep with a large constant). */
 int mtgradi_eigh_jacobi(const double *A, int64_t n, double *lambda, double *V, double *work);
+/* The path mtgradi_eigh takes first for a positive semi-definite A of numerical rank r < n:
+ * pivoted Cholesky A ≈ LLᵀ, one-sided Jacobi on L, an orthonormal complement for the n - r zero
+ * eigenvalues (exactly 0). Returns 0, or 1 (nothing usable written) if A is not of that kind
+ * (n < 2, full rank, indefinite, or ||A - LLᵀ||_F above rounding). Same arguments as eigh. */
+int mtgradi_eigh_lowrank(const double *A, int64_t n, double *lambda, double *V, double *work);
+/* The factor of that path: A ≈ LLᵀ with L n x r (row-major, row stride n: n*n doubles), rows in
+ * A's order, by diagonally pivoted Cholesky with a row-relative rank decision. Returns r, or -1
+ * when A is not PSD of rank r < n with ||A - LLᵀ||_F <= 16 sqrt(n) eps ||A||_F.
+ * scratch: 2n doubles. */
+int64_t mtgradi_lowrank_factor(const double *A, int64_t n, double *L, double *scratch);
 /* Pseudo-inverse of symmetric A via eigh: eigenvalues with |lambda| <= cutoff are dropped,
  * cutoff = rtol * max|lambda| (torch.linalg.pinv's rule on a symmetric matrix).
  * P: n*n out; work: 2*n*n + n doubles. Returns 0 or -1 (as eigh). */

@@ -1,8 +1,10 @@
 /* linalg.c — small dense k x k linear algebra in double (k is the number of tasks: O(k^3) on
  * small matrices). Accuracy first, then speed where the solvers' time budget needs it (k = 40 in
  * well under 2 ms): the eigensolver is Householder + implicit QL with cyclic Jacobi kept as the
- * reference and as the path for ill-conditioned spectra, and active-set solvers keep one
- * Cholesky factor of their support up to date (mtgradi_subchol_*) instead of refactoring. */
+ * reference and as the path for ill-conditioned spectra, a rank-deficient PSD matrix (the Gram
+ * of k > d gradients, k up to 1000) goes through a low-rank factor first, and active-set solvers
+ * keep one Cholesky factor of their support up to date (mtgradi_subchol_*) instead of
+ * refactoring. */
 #include "internal.h"
 
 #include <float.h>
@@ -238,11 +240,193 @@ static int tridiagonal_ql(double *d, double *e, int64_t n, double *V)
     return rc;
 }
 
+/* ------------------------------------------------------------------ rank-deficient PSD path
+ *
+ * A Gram matrix of k rows in d < k dimensions has k - d zero eigenvalues, which send the
+ * QL result to cyclic Jacobi (O(n³) per sweep with a large constant: ~50 s at n = 1000). For a
+ * positive semi-definite A of numerical rank r < n the eigenpairs that carry information are
+ * those of a rank-r factor: a diagonally pivoted Cholesky A ≈ LLᵀ (L: n x r) followed by
+ * one-sided Jacobi on L's columns (Demmel & Veselić, "Jacobi's method is more accurate than
+ * QR", SIMAX 1992: this pair keeps the relative accuracy of the small eigenvalues of a graded
+ * matrix, which is why Jacobi was used here). Cost O(n r² + n² r) instead of O(n³).
+ * A row leaves the pivot race when its Schur complement diagonal is at rounding level relative
+ * to its own diagonal (a row-relative test: a tiny but independent row keeps its pivot, so
+ * graded spectra stay resolved); the dropped remainder S = A - LLᵀ is then formed explicitly and
+ * the path is taken only if ||S||_F is at rounding level of ||A||_F (the eigenpairs of LLᵀ are
+ * those of A up to ||S||, like QL's backward error). Otherwise (full rank, indefinite, or a
+ * remainder above rounding) the caller takes the general path. */
+
+/* Row-relative rounding threshold of a Schur complement diagonal after `steps` eliminations. */
+static double lowrank_row_tol(double a_ii, int64_t steps)
+{
+    return 8.0 * (double)(steps + 1) * DBL_EPSILON * a_ii;
+}
+
+/* Pivoted Cholesky: L (stride n, columns 0..r) with A ≈ LLᵀ, rows in A's order. d: the Schur
+ * complement diagonal (n), piv: 1 for rows chosen as pivots (n, scratch). Returns r, or -1 if A
+ * is not numerically PSD. */
+static int64_t lowrank_factor(const double *A, int64_t n, double *L, double *d, double *piv)
+{
+    for (int64_t i = 0; i < n; i++) {
+        d[i] = A[i * n + i];
+        piv[i] = 0;
+        if (!(d[i] >= 0)) return -1;
+    }
+    int64_t r = 0;
+    for (; r < n; r++) {
+        int64_t p = -1;
+        for (int64_t i = 0; i < n; i++) {
+            if (piv[i] != 0) continue;
+            double tol = lowrank_row_tol(A[i * n + i], r);
+            if (d[i] < -tol) return -1; /* a negative curvature above rounding */
+            if (d[i] > tol && (p < 0 || d[i] > d[p])) p = i;
+        }
+        if (p < 0) break;
+        double lpp = sqrt(d[p]);
+        piv[p] = 1;
+        for (int64_t i = 0; i < n; i++) {
+            if (i == p) L[i * n + r] = lpp;
+            else if (piv[i] != 0) L[i * n + r] = 0; /* an earlier pivot row: already exact */
+            else {
+                double t = A[i * n + p] - mtgradi_dot(L + i * n, L + p * n, r);
+                L[i * n + r] = t / lpp;
+                d[i] -= L[i * n + r] * L[i * n + r];
+            }
+        }
+        d[p] = 0;
+    }
+    return r;
+}
+
+/* ||A - LLᵀ||_F² (L: n x r, stride n) and ||A||_F² in *a2. */
+static double lowrank_remainder2(const double *A, int64_t n, const double *L, int64_t r, double *a2)
+{
+    double s2 = 0, t2 = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = A[i * n + j] - mtgradi_dot(L + i * n, L + j * n, r);
+            s2 += s * s;
+            t2 += A[i * n + j] * A[i * n + j];
+        }
+    *a2 = t2;
+    return s2;
+}
+
+/* One-sided (Hestenes) Jacobi: rotate the r columns of U (n rows, stride ld) until they are
+ * mutually orthogonal to rounding. Returns 0, or -1 if 60 sweeps did not suffice. */
+static int onesided_jacobi(double *U, int64_t n, int64_t ld, int64_t r)
+{
+    for (int sweep = 0; sweep < 60; sweep++) {
+        int rotated = 0;
+        for (int64_t p = 0; p < r; p++)
+            for (int64_t q = p + 1; q < r; q++) {
+                double a = 0, b = 0, g = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    double up = U[i * ld + p], uq = U[i * ld + q];
+                    a += up * up, b += uq * uq, g += up * uq;
+                }
+                if (!(fabs(g) > DBL_EPSILON * sqrt(a * b))) continue; /* orthogonal to rounding */
+                rotated = 1;
+                double zeta = (b - a) / (2 * g);
+                double t = (zeta >= 0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1 + zeta * zeta));
+                double c = 1 / sqrt(1 + t * t), s = c * t;
+                for (int64_t i = 0; i < n; i++) {
+                    double up = U[i * ld + p], uq = U[i * ld + q];
+                    U[i * ld + p] = c * up - s * uq;
+                    U[i * ld + q] = s * up + c * uq;
+                }
+            }
+        if (!rotated) return 0;
+    }
+    return -1;
+}
+
+/* V's first n - r columns <- an orthonormal basis of the complement of U's r orthonormal
+ * columns (stride n, overwritten by Householder vectors): the last n - r columns of the Q of
+ * U = QR, Q = H_0 ... H_{r-1}, H_j = I - 2 v_j v_jᵀ. */
+static void lowrank_complement(double *U, int64_t n, int64_t r, double *V)
+{
+    for (int64_t j = 0; j < r; j++) {
+        double *v = U + j * n + j; /* v[a * n]: column j, rows j.. */
+        double norm = 0;
+        for (int64_t a = 0; a < n - j; a++) norm += v[a * n] * v[a * n];
+        norm = sqrt(norm);
+        double alpha = v[0] > 0 ? -norm : norm;
+        v[0] -= alpha;
+        double vn = 0;
+        for (int64_t a = 0; a < n - j; a++) vn += v[a * n] * v[a * n];
+        vn = sqrt(vn);
+        for (int64_t a = 0; a < n - j; a++) v[a * n] = vn > 0 ? v[a * n] / vn : 0;
+        for (int64_t c = j + 1; c < r; c++) { /* apply H_j to the remaining columns */
+            double t = 0;
+            for (int64_t a = 0; a < n - j; a++) t += v[a * n] * U[(j + a) * n + c];
+            for (int64_t a = 0; a < n - j; a++) U[(j + a) * n + c] -= 2 * t * v[a * n];
+        }
+    }
+    for (int64_t c = r; c < n; c++) { /* column c - r of V = H_0 ... H_{r-1} e_c */
+        double *x = V + (c - r);
+        for (int64_t i = 0; i < n; i++) x[i * n] = i == c;
+        for (int64_t j = r - 1; j >= 0; j--) {
+            const double *v = U + j * n + j;
+            double t = 0;
+            for (int64_t a = 0; a < n - j; a++) t += v[a * n] * x[(j + a) * n];
+            for (int64_t a = 0; a < n - j; a++) x[(j + a) * n] -= 2 * t * v[a * n];
+        }
+    }
+}
+
+int64_t mtgradi_lowrank_factor(const double *A, int64_t n, double *L, double *scratch)
+{
+    int64_t r = lowrank_factor(A, n, L, scratch, scratch + n);
+    if (r < 0 || r == n) return -1;
+    double a2, s2 = lowrank_remainder2(A, n, L, r, &a2);
+    /* the remainder at the level of a backward-stable eigensolver's error on A */
+    if (!(s2 <= (16 * DBL_EPSILON) * (16 * DBL_EPSILON) * (double)n * a2)) return -1;
+    return r;
+}
+
+int mtgradi_eigh_lowrank(const double *A, int64_t n, double *lambda, double *V, double *work)
+{
+    if (n < 2) return 1;
+    double *L = work;
+    int64_t r = mtgradi_lowrank_factor(A, n, L, V); /* V: 2n doubles of scratch (n >= 2) */
+    if (r < 0) return 1;
+    if (onesided_jacobi(L, n, n, r) != 0) return 1;
+    /* eigenpairs of LLᵀ: (|l_j|², l_j/|l_j|); a column that vanished joins the null space */
+    int64_t rr = 0;
+    for (int64_t j = 0; j < r; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) s += L[i * n + j] * L[i * n + j];
+        if (!(s > 0)) continue;
+        double inv = 1 / sqrt(s);
+        for (int64_t i = 0; i < n; i++) L[i * n + rr] = L[i * n + j] * inv;
+        lambda[rr++] = s;
+    }
+    /* ascending: the rr kept pairs sorted, placed after the n - rr zeros */
+    for (int64_t a = 1; a < rr; a++)
+        for (int64_t b = a; b > 0 && lambda[b] < lambda[b - 1]; b--) {
+            double t = lambda[b];
+            lambda[b] = lambda[b - 1], lambda[b - 1] = t;
+            for (int64_t i = 0; i < n; i++) {
+                double u = L[i * n + b];
+                L[i * n + b] = L[i * n + b - 1], L[i * n + b - 1] = u;
+            }
+        }
+    for (int64_t j = rr - 1; j >= 0; j--) lambda[n - rr + j] = lambda[j];
+    for (int64_t j = 0; j < n - rr; j++) lambda[j] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < rr; j++) V[i * n + n - rr + j] = L[i * n + j];
+    lowrank_complement(L, n, rr, V);
+    return 0;
+}
+
 /* Below this ratio min|λ| / max|λ| the QL result is replaced by Jacobi's (see mtgradi_eigh). */
 #define EIGH_QL_MIN_RATIO 1e-4
 
 int mtgradi_eigh(const double *A, int64_t n, double *lambda, double *V, double *work)
 {
+    /* a rank-deficient PSD matrix (k > d Gram): the factor path, O(n r²) instead of Jacobi */
+    if (mtgradi_eigh_lowrank(A, n, lambda, V, work) == 0) return 0;
     /* work (n*n): the reduced copy of A; afterwards its first n entries hold the sub-diagonal */
     memcpy(work, A, (size_t)(n * n) * sizeof *work);
     tridiagonalize(work, n, lambda, work, V, lambda);

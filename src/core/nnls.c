@@ -146,6 +146,84 @@ int mtgradi_cone_project(const double *Q, const double *u, int64_t k, double *v,
     return rc;
 }
 
+/* ------------------------------------------------------------------ low-rank dual (UPGrad, k > d)
+ *
+ * With Q = AAᵀ + ρI (A: k x r, r << k), min ½vᵀQv s.t. v ≥ u has the concave dual in r
+ * variables  φ(λ) = Σ_i min_{v_i ≥ u_i} (½ρv_i² + (Aλ)_i v_i) − ½|λ|²,  maximised where
+ * λ = Aᵀv(λ), v_i(λ) = max(u_i, −(Aλ)_i/ρ). Those are exactly the KKT conditions of the primal
+ * (free coordinates: (Qv)_i = 0; the others v_i = u_i with (Qv)_i ≥ 0), so v(λ*) is the NNLS
+ * solution. φ is piecewise quadratic: semismooth Newton, H = I + A_FᵀA_F/ρ on the free set F,
+ * with Armijo backtracking, ends when |Aᵀv − λ| is at rounding level of its terms (once the step
+ * stays on one piece it solves that piece's linear system exactly). No convergence within 100
+ * steps (semismooth Newton can cycle between pieces) returns -2: the caller then takes the
+ * Lawson–Hanson solver. O(kr²) per step instead of O(k·|P|) per active-set change
+ * (|P| ~ k/2 for UPGrad's problems at k = 1000, d = 8).
+ */
+
+size_t mtgradi_cone_lowrank_work_size(int64_t r) { return (size_t)(r * r + 5 * r); }
+
+/* v(λ) and φ(λ); t: Aλ (k scratch). */
+static double dual_eval(const double *A, int64_t k, int64_t r, double rho, const double *u,
+                        const double *lam, double *v, double *t)
+{
+    double phi = -0.5 * mtgradi_dot(lam, lam, r);
+    for (int64_t i = 0; i < k; i++) {
+        t[i] = mtgradi_dot(A + i * r, lam, r);
+        v[i] = fmax(u[i], -t[i] / rho);
+        phi += 0.5 * rho * v[i] * v[i] + t[i] * v[i];
+    }
+    return phi;
+}
+
+/* g = Aᵀv − λ (the ascent direction's right-hand side), H = I + A_FᵀA_F/ρ; returns whether
+ * |g| is at rounding level of its terms (λ is then the maximiser). */
+static int dual_newton_system(const double *A, int64_t k, int64_t r, double rho, const double *u,
+                              const double *lam, const double *v, double *g, double *gs,
+                              double *H)
+{
+    for (int64_t a = 0; a < r; a++) g[a] = -lam[a], gs[a] = fabs(lam[a]);
+    for (int64_t a = 0; a < r * r; a++) H[a] = 0;
+    for (int64_t i = 0; i < k; i++) {
+        const double *ai = A + i * r;
+        for (int64_t a = 0; a < r; a++) g[a] += ai[a] * v[i], gs[a] += fabs(ai[a] * v[i]);
+        if (v[i] > u[i]) /* free */
+            for (int64_t a = 0; a < r; a++)
+                for (int64_t b = 0; b < r; b++) H[a * r + b] += ai[a] * ai[b] / rho;
+    }
+    for (int64_t a = 0; a < r; a++) H[a * r + a] += 1;
+    int small = 1;
+    for (int64_t a = 0; a < r; a++)
+        if (!(fabs(g[a]) <= 16 * DBL_EPSILON * sqrt((double)k) * gs[a])) small = 0;
+    return small;
+}
+
+int mtgradi_cone_project_lowrank(const double *A, int64_t k, int64_t r, double rho,
+                                 const double *u, double *v, double *t, double *work)
+{
+    double *H = work, *lam = H + r * r, *g = lam + r, *step = g + r, *trial = step + r;
+    double *gs = trial + r;
+    if (!(rho > 0)) return -1;
+    for (int64_t a = 0; a < r; a++) lam[a] = 0;
+    double phi = dual_eval(A, k, r, rho, u, lam, v, t);
+    for (int it = 0; it < 100; it++) {
+        if (dual_newton_system(A, k, r, rho, u, lam, v, g, gs, H)) return 0;
+        for (int64_t a = 0; a < r; a++) step[a] = g[a];
+        if (mtgradi_cholesky(H, r) != 0) return -1;
+        mtgradi_cholesky_solve(H, r, step);
+        double slope = mtgradi_dot(g, step, r), alpha = 1, phit = phi;
+        if (!(slope > 0)) return -2; /* no ascent left above rounding, yet g is not small */
+        for (int bt = 0; bt < 60; bt++, alpha *= 0.5) {
+            for (int64_t a = 0; a < r; a++) trial[a] = lam[a] + alpha * step[a];
+            phit = dual_eval(A, k, r, rho, u, trial, v, t);
+            /* rounding slack: near the maximiser φ changes below its own rounding */
+            if (phit >= phi + 1e-4 * alpha * slope - 64 * DBL_EPSILON * fabs(phi)) break;
+        }
+        for (int64_t a = 0; a < r; a++) lam[a] = trial[a];
+        phi = phit;
+    }
+    return -2;
+}
+
 /* ------------------------------------------------------------------ M w = w^(-p) */
 
 size_t mtgradi_bargain_work_size(int64_t k) { return (size_t)(k * k + 5 * k); }

@@ -42,6 +42,15 @@ size_t mtgradi_cone_work_size(int64_t k);
  * Returns what mtgradi_nnls_gram returns (v holds the last iterate on failure). */
 int mtgradi_cone_project(const double *Q, const double *u, int64_t k, double *v, double *work);
 
+/* The same projection for Q = AAᵀ + rho·I given A (k x r, row-major, r << k), rho > 0: through
+ * the concave dual in r variables (semismooth Newton, see nnls.c), O(k r²) per Newton step.
+ * v: k outputs; t: k doubles of scratch; work: mtgradi_cone_lowrank_work_size(r). Returns 0,
+ * -1 (rho <= 0 or a singular Newton system) or -2 (100 Newton steps without convergence); on a
+ * failure the caller uses mtgradi_cone_project. */
+size_t mtgradi_cone_lowrank_work_size(int64_t r);
+int mtgradi_cone_project_lowrank(const double *A, int64_t k, int64_t r, double rho,
+                                 const double *u, double *v, double *t, double *work);
+
 /* The parameters UPGrad and DualProj share (TorchJD): pref_vector, norm_eps, reg_eps, in this
  * order (index enum below); the methods' `params` point here. */
 enum { MTGRADI_CONE_PREF, MTGRADI_CONE_NORM_EPS, MTGRADI_CONE_REG_EPS, MTGRADI_CONE_N_PARAMS };

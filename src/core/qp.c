@@ -379,6 +379,16 @@ static int fac_step(qp_fac *f, qp_ws *s, const double *H, int64_t k, int64_t m)
 
 /* ------------------------------------------------------------------ the active-set loop */
 
+/* The start for no warm start: the best vertex, argmin ½H_jj + c_j. */
+static void best_vertex(const double *H, const double *c, int64_t k, double *w, qp_ws *s)
+{
+    int64_t j0 = 0;
+    for (int64_t j = 1; j < k; j++)
+        if (0.5 * H[j * k + j] + (c ? c[j] : 0) < 0.5 * H[j0 * k + j0] + (c ? c[j0] : 0)) j0 = j;
+    for (int64_t i = 0; i < k; i++) w[i] = 0, s->in[i] = 0;
+    w[j0] = 1, s->in[j0] = 1;
+}
+
 /* The loop shared by the fast solver and the reference: `fast` selects the factor step (with
  * the eigen step as fallback) or the eigen step only; `start` (NULL: the best vertex) is a point
  * of Δ whose support is the initial working set. */
@@ -399,18 +409,13 @@ static mtgrad_status active_set(const double *H, const double *c, int64_t k, con
     double gtol = 1e-13 * (hmax + cmax);
     double addtol = fmax(1e-14, 4 * (double)k * DBL_EPSILON) * (hmax + cmax);
     qp_fac fac = {{s.L, s.fidx, 0, k}, FAC_REBUILD, hmax, 1e-8 * hmax};
+    int restart_ok = fast && start; /* see the warm-start restart in the loop */
     if (!fast || hmax == 0) fac.state = FAC_FAILED, fast = 0;
 
     for (int64_t i = 0; i < k; i++) s.tabu[i] = 0;
-    if (start) {
+    if (!start) best_vertex(H, c, k, w, &s);
+    else
         for (int64_t i = 0; i < k; i++) w[i] = start[i], s.in[i] = start[i] > 0;
-    } else {
-        int64_t j0 = 0; /* best vertex: min ½H_jj + c_j */
-        for (int64_t j = 1; j < k; j++)
-            if (0.5 * H[j * k + j] + (c ? c[j] : 0) < 0.5 * H[j0 * k + j0] + (c ? c[j0] : 0)) j0 = j;
-        for (int64_t i = 0; i < k; i++) w[i] = 0, s.in[i] = 0;
-        w[j0] = 1, s.in[j0] = 1;
-    }
 
     int64_t maxit = 50 * k + 100, last_added = -1;
     int nfull = 0;
@@ -422,6 +427,17 @@ static mtgrad_status active_set(const double *H, const double *c, int64_t k, con
         int kind = STEP_NONE;
         if (nfull < 2 && m >= 2) {
             kind = fast ? fac_step(&fac, &s, H, k, m) : -1;
+            if (kind < 0 && restart_ok && it == 0) {
+                /* The warm start's support has (nearly) flat directions — the uniform start of
+                 * the SQP when k > d, where H has rank <= d + 1, or H = 0 (a linear model): ray
+                 * steps would leave it one index per iteration, each an eigendecomposition of
+                 * the reduced Hessian (O(k) iterations of O(k² r) at k = 1000). Growing the
+                 * support from the best vertex reaches the same optimal value in about rank + 1
+                 * factor steps (the reference keeps the start). */
+                best_vertex(H, c, k, w, &s);
+                fac.state = FAC_REBUILD;
+                continue;
+            }
             if (kind < 0) kind = reduced_step(H, k, hmax, gtol, m, &s);
         }
         if (kind != STEP_NONE) {

@@ -66,7 +66,9 @@ mtgrad_status mtgradi_qp_simplex(const double *H, const double *c, int64_t k, do
                                  int *iters, double *work);
 /* The same solver started from `start` (a point of Δ; its support is the initial working set)
  * instead of the best vertex: a warm start when a nearby problem was just solved (the SQP below).
- * start may equal w. Same result whenever the optimum is unique. */
+ * start may equal w. If the factor step fails on the start's support (flat directions there, as
+ * for the uniform start with a rank-deficient H, k > d), the solver starts from the best vertex
+ * instead. Same result whenever the optimum is unique (else the same optimal value). */
 mtgrad_status mtgradi_qp_simplex_from(const double *H, const double *c, int64_t k,
                                       const double *start, double *w, int *iters, double *work);
 /* The reference: the same active-set iteration with every step taken by the eigendecomposition

@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,78 @@ static void test_eigh(mtgradi_rng *r)
     CHECK_ARRAY_CLOSE(dl, exp_, 3, 0, 0);
 }
 
+/* The rank-deficient PSD path of eigh (pivoted Cholesky + one-sided Jacobi) against the cyclic
+ * Jacobi reference on Gram matrices G Gᵀ of n rows in r < n dimensions, with rows of equal or
+ * graded norms (1e-4..1e4: eigenvalues over 16 decades). The nonzero eigenvalues must agree
+ * relatively (both methods keep relative accuracy on such matrices), the n - r others are exactly
+ * 0, V is orthonormal, and A V = V Λ. Larger n than N: heap buffers. */
+static void lowrank_case(mtgradi_rng *r, int64_t n, int64_t rank, double spread)
+{
+    size_t nn = (size_t)(n * n);
+    double *G = malloc((size_t)(n * rank) * sizeof *G), *A = malloc(nn * sizeof *A);
+    double *V = malloc(nn * sizeof *V), *Vr = malloc(nn * sizeof *Vr), *W = malloc(nn * sizeof *W);
+    double *lam = malloc((size_t)n * sizeof *lam), *lr = malloc((size_t)n * sizeof *lr);
+    for (int64_t i = 0; i < n; i++) {
+        double sc = pow(spread, 2.0 * (double)i / (double)(n - 1) - 1.0);
+        for (int64_t p = 0; p < rank; p++) G[i * rank + p] = sc * mtgradi_rng_normal(r);
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < rank; p++) s += G[i * rank + p] * G[j * rank + p];
+            A[i * n + j] = s;
+        }
+    CHECK(mtgradi_eigh_lowrank(A, n, lam, V, W) == 0, "lowrank n=%lld r=%lld: path taken",
+          (long long)n, (long long)rank);
+    CHECK(mtgradi_eigh_jacobi(A, n, lr, Vr, W) == 0, "jacobi n=%lld: converged", (long long)n);
+    double lmax = lr[n - 1], an = 0;
+    for (int64_t i = 0; i < n * n; i++) an += A[i] * A[i];
+    an = sqrt(an);
+    for (int64_t j = 0; j < n; j++) {
+        if (j < n - rank) {
+            CHECK(lam[j] == 0, "lowrank n=%lld: null eigenvalue %lld = %g", (long long)n,
+                  (long long)j, lam[j]);
+            CHECK(fabs(lr[j]) <= 1e-13 * lmax, "jacobi n=%lld: null eigenvalue %g", (long long)n,
+                  lr[j]);
+        } else {
+            CHECK_CLOSE(lam[j], lr[j], 1e-10, 0);
+        }
+    }
+    double worst_res = 0, worst_orth = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double av = 0, vv = 0;
+            for (int64_t p = 0; p < n; p++)
+                av += A[i * n + p] * V[p * n + j], vv += V[p * n + i] * V[p * n + j];
+            worst_res = fmax(worst_res, fabs(av - V[i * n + j] * lam[j]));
+            worst_orth = fmax(worst_orth, fabs(vv - (i == j)));
+        }
+    CHECK(worst_res <= 1e-13 * an, "lowrank n=%lld spread %g: |AV - VL| = %g |A|", (long long)n,
+          spread, worst_res / an);
+    CHECK(worst_orth <= 1e-13, "lowrank n=%lld: |VtV - I| = %g", (long long)n, worst_orth);
+    free(G), free(A), free(V), free(Vr), free(W), free(lam), free(lr);
+}
+
+static void test_eigh_lowrank(mtgradi_rng *r)
+{
+    lowrank_case(r, 2, 1, 1);
+    lowrank_case(r, 9, 3, 1);
+    lowrank_case(r, 30, 8, 1);
+    lowrank_case(r, 30, 5, 1e4);
+    lowrank_case(r, 120, 8, 1);
+    /* not of that kind: n = 1, full rank, indefinite */
+    double A[N * N], V[N * N], W[N * N], lam[N];
+    random_psd(r, 1, 1, 0, A);
+    CHECK(mtgradi_eigh_lowrank(A, 1, lam, V, W) == 1, "lowrank: n = 1 declined");
+    random_psd(r, 6, 6, 0.5, A);
+    CHECK(mtgradi_eigh_lowrank(A, 6, lam, V, W) == 1, "lowrank: full rank declined");
+    double vals[5] = {-1, 0, 0, 2, 3};
+    with_spectrum(r, 5, vals, A);
+    CHECK(mtgradi_eigh_lowrank(A, 5, lam, V, W) == 1, "lowrank: indefinite declined");
+    /* larger than N: 200 rows in R^6, graded (the k > d Gram of the methods) */
+    lowrank_case(r, 200, 6, 10);
+}
+
 /* the four Moore–Penrose conditions: A P A = A, P A P = P, (AP)^T = AP, (PA)^T = PA */
 static void check_pinv(const double *A, int64_t n, const char *what)
 {
@@ -248,6 +321,7 @@ int main(void)
     mtgradi_rng_seed(&r, 7);
     test_cholesky(&r);
     test_eigh(&r);
+    test_eigh_lowrank(&r);
     test_pinv(&r);
     test_simplex(&r);
     test_small();
