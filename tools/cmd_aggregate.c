@@ -72,6 +72,7 @@ static void print_text(const char *label, const double *v, int64_t n)
     putchar('\n');
 }
 
+/* 0, or -1 when out of memory. */
 static int print_json(const mtgrad_aggregator *a, mtgrad_status st, const double *dir, int64_t d,
                       const double *w, int64_t k)
 {
@@ -82,9 +83,9 @@ static int print_json(const mtgrad_aggregator *a, mtgrad_status st, const double
     cJSON_AddNumberToObject(o, "d", (double)d);
     cJSON_AddStringToObject(o, "status", mtgrad_status_str(st));
     /* cJSON counts in int: a direction longer than INT_MAX cannot be printed this way */
-    cJSON_AddItemToObject(o, "direction", cJSON_CreateDoubleArray(dir, (int)d));
-    if (w) cJSON_AddItemToObject(o, "weights", cJSON_CreateDoubleArray(w, (int)k));
-    char *s = cJSON_Print(o);
+    mtgrad_json_add(o, "direction", cJSON_CreateDoubleArray(dir, (int)d));
+    if (w) mtgrad_json_add(o, "weights", cJSON_CreateDoubleArray(w, (int)k));
+    char *s = mtgrad_json_print(o);
     cJSON_Delete(o);
     if (!s) return -1;
     puts(s);
@@ -168,6 +169,7 @@ int mtgrad_cmd_aggregate(int argc, char **argv)
                     fprintf(stderr, "mtgrad: warning: %s\n", mtgrad_aggregator_error(a));
                 if (o.json) {
                     rc = print_json(a, st, dir, G.cols, wout, G.rows) == 0 ? 0 : 1;
+                    if (rc) fprintf(stderr, "mtgrad: out of memory\n");
                 } else {
                     print_text("direction", dir, G.cols);
                     if (wout) print_text("weights", wout, G.rows);

@@ -498,9 +498,9 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
         cJSON *f = cJSON_CreateObject();
         cJSON_AddNumberToObject(f, "threads", o->threads[i]);
         cJSON_AddNumberToObject(f, "read_gbs", bw[i]);
-        cJSON_AddItemToObject(f, "dgemm_gflops", num_or_null(peak[i]));
-        cJSON_AddItemToObject(f, "sgemm_gflops", num_or_null(speak[i]));
-        cJSON_AddItemToArray(floors, f);
+        mtgrad_json_add(f, "dgemm_gflops", num_or_null(peak[i]));
+        mtgrad_json_add(f, "sgemm_gflops", num_or_null(speak[i]));
+        mtgrad_json_push(floors, f);
     }
     cJSON *res = cJSON_AddArrayToObject(root, "results");
     for (int i = 0; i < n; i++) {
@@ -512,30 +512,33 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
         cJSON_AddNumberToObject(r, "floor_ms", c->floor_ms);
         cJSON_AddNumberToObject(r, "bandwidth_floor_ms", c->bw_floor_ms);
         cJSON_AddNumberToObject(r, "compute_floor_ms", c->compute_floor_ms);
-        cJSON_AddItemToObject(r, "gram_ms", num_or_null(c->gram_ms));
-        cJSON_AddItemToObject(r, "gram_xfloor", num_or_null(c->gram_ms / c->floor_ms));
-        cJSON_AddItemToObject(r, "combine_ms", num_or_null(c->combine_ms));
-        cJSON_AddItemToObject(r, "combine_xfloor", num_or_null(c->combine_ms / c->bw_floor_ms));
-        cJSON_AddItemToObject(r, "ssyrk_ms", num_or_null(c->ssyrk_ms));
-        cJSON_AddItemToObject(r, "x_openblas", num_or_null(c->ssyrk_ms / c->gram_ms));
-        cJSON_AddItemToObject(r, "gram_trace", num_or_null(c->trace));
+        mtgrad_json_add(r, "gram_ms", num_or_null(c->gram_ms));
+        mtgrad_json_add(r, "gram_xfloor", num_or_null(c->gram_ms / c->floor_ms));
+        mtgrad_json_add(r, "combine_ms", num_or_null(c->combine_ms));
+        mtgrad_json_add(r, "combine_xfloor", num_or_null(c->combine_ms / c->bw_floor_ms));
+        mtgrad_json_add(r, "ssyrk_ms", num_or_null(c->ssyrk_ms));
+        mtgrad_json_add(r, "x_openblas", num_or_null(c->ssyrk_ms / c->gram_ms));
+        mtgrad_json_add(r, "gram_trace", num_or_null(c->trace));
         for (int j = 0; j < c->n_methods; j++) {
             const method_result *m = &c->m[j];
             cJSON *mo = cJSON_CreateObject();
-            cJSON_AddItemToObject(mo, "e2e_ms", num_or_null(m->e2e_ms));
-            cJSON_AddItemToObject(mo, "xfloor", num_or_null(m->e2e_ms / c->floor_ms));
-            cJSON_AddItemToObject(mo, "gram_ms", num_or_null(m->gram_ms));
-            cJSON_AddItemToObject(mo, "solve_us", num_or_null(m->solve_us));
-            cJSON_AddItemToObject(mo, "combine_ms", num_or_null(m->combine_ms));
+            mtgrad_json_add(mo, "e2e_ms", num_or_null(m->e2e_ms));
+            mtgrad_json_add(mo, "xfloor", num_or_null(m->e2e_ms / c->floor_ms));
+            mtgrad_json_add(mo, "gram_ms", num_or_null(m->gram_ms));
+            mtgrad_json_add(mo, "solve_us", num_or_null(m->solve_us));
+            mtgrad_json_add(mo, "combine_ms", num_or_null(m->combine_ms));
             cJSON_AddStringToObject(mo, "status", mtgrad_status_str(m->status));
-            cJSON_AddItemToObject(ms, m->name, mo);
+            mtgrad_json_add(ms, m->name, mo);
         }
-        cJSON_AddItemToObject(r, "methods", ms);
-        cJSON_AddItemToArray(res, r);
+        mtgrad_json_add(r, "methods", ms);
+        mtgrad_json_push(res, r);
     }
-    char *s = cJSON_Print(root);
+    char *s = mtgrad_json_print(root);
     cJSON_Delete(root);
-    if (!s) return 1;
+    if (!s) {
+        fprintf(stderr, "mtgrad bench: out of memory\n");
+        return 1;
+    }
     puts(s);
     cJSON_free(s);
     return 0;

@@ -18,6 +18,7 @@
  * headers only (tools/ rule). */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include "bench_train.h"
+#include "cli.h"
 #include "timing.h"
 #include "mtgrad.h"
 #include "mtgrad_nn.h"
@@ -664,8 +665,8 @@ static int write_json(const bt_opts *o, const group *gs, int ng, const cell *cs)
     cJSON *rows = cJSON_AddArrayToObject(root, "rows");
     for (int gi = 0; gi < ng; gi++)
         for (int si = 0; si < o->ns; si++)
-            cJSON_AddItemToArray(rows, cell_json(&gs[gi], &cs[gi * o->ns + si]));
-    char *s = cJSON_Print(root);
+            mtgrad_json_push(rows, cell_json(&gs[gi], &cs[gi * o->ns + si]));
+    char *s = mtgrad_json_print(root);
     cJSON_Delete(root);
     FILE *f = s ? fopen(o->json, "w") : NULL;
     int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;

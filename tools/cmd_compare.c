@@ -536,7 +536,7 @@ static cJSON *runs_json(const cmp *C, const row *r)
         cJSON_AddNumberToObject(o, "seed", (double)(C->o.seed0 + (uint64_t)s));
         cJSON_AddBoolToObject(o, "ok", rec->ok);
         if (rec->ok) {
-            cJSON_AddItemToObject(o, "metrics", cJSON_CreateDoubleArray(rec->metric, (int)C->k));
+            mtgrad_json_add(o, "metrics", cJSON_CreateDoubleArray(rec->metric, (int)C->k));
             cJSON_AddNumberToObject(o, "time_per_epoch", rec->time_epoch);
             cJSON_AddNumberToObject(o, "forwards_per_step", rec->fwd);
             cJSON_AddNumberToObject(o, "backwards_per_step", rec->bwd);
@@ -544,7 +544,7 @@ static cJSON *runs_json(const cmp *C, const row *r)
         } else {
             cJSON_AddStringToObject(o, "error", rec->err);
         }
-        cJSON_AddItemToArray(a, o);
+        mtgrad_json_push(a, o);
     }
     return a;
 }
@@ -584,16 +584,16 @@ static cJSON *row_json(const cmp *C, const row *r)
         cJSON_AddNumberToObject(ps, "forward", r->fwd);
         cJSON_AddNumberToObject(ps, "backward", r->bwd);
     }
-    if (r != &C->stl) cJSON_AddItemToObject(o, "params_used", effective_params(C, r));
+    if (r != &C->stl) mtgrad_json_add(o, "params_used", effective_params(C, r));
     cJSON_AddNumberToObject(o, "seeds_ok", r->n_ok);
-    cJSON_AddItemToObject(o, "metric_mean", cJSON_CreateDoubleArray(r->mean, (int)C->k));
-    cJSON_AddItemToObject(o, "metric_se", cJSON_CreateDoubleArray(r->se, (int)C->k));
+    mtgrad_json_add(o, "metric_mean", cJSON_CreateDoubleArray(r->mean, (int)C->k));
+    mtgrad_json_add(o, "metric_se", cJSON_CreateDoubleArray(r->se, (int)C->k));
     cJSON_AddNumberToObject(o, "delta_m_mean", r->dm_mean);
     cJSON_AddNumberToObject(o, "delta_m_se", r->dm_se);
     if (r != &C->stl) cJSON_AddNumberToObject(o, "mean_rank", r->mr);
     cJSON_AddNumberToObject(o, "time_per_epoch", r->time);
     cJSON_AddNumberToObject(o, "time_x_ls", r->time_x_ls);
-    cJSON_AddItemToObject(o, "runs", runs_json(C, r));
+    mtgrad_json_add(o, "runs", runs_json(C, r));
     return o;
 }
 
@@ -625,7 +625,7 @@ static cJSON *compare_json(const cmp *C)
         cJSON_AddNumberToObject(c, "threads", C->o.threads);
         cJSON_AddStringToObject(c, "stl_from", C->o.stl_from ? C->o.stl_from : "");
         mtgrad_recipe rec = mtgrad_bench_recipe(C->b);
-        cJSON_AddItemToObject(c, "optimizer", mtgrad_report_optim(&rec.optim));
+        mtgrad_json_add(c, "optimizer", mtgrad_report_optim(&rec.optim));
     }
     cJSON *t = cJSON_AddArrayToObject(j, "tasks");
     for (int64_t i = 0; t && i < C->k; i++) {
@@ -633,12 +633,12 @@ static cJSON *compare_json(const cmp *C)
         cJSON_AddStringToObject(o, "name", mtgrad_bench_task_name(C->b, i));
         cJSON_AddStringToObject(o, "metric", mtgrad_metric_name(mtgrad_bench_metric(C->b, i)));
         cJSON_AddBoolToObject(o, "higher_is_better", C->higher[i]);
-        cJSON_AddItemToArray(t, o);
+        mtgrad_json_push(t, o);
     }
     cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_mb());
-    cJSON_AddItemToObject(j, "stl", row_json(C, &C->stl));
+    mtgrad_json_add(j, "stl", row_json(C, &C->stl));
     cJSON *m = cJSON_AddArrayToObject(j, "methods");
-    for (int i = 0; m && i < C->n_rows; i++) cJSON_AddItemToArray(m, row_json(C, &C->rows[i]));
+    for (int i = 0; m && i < C->n_rows; i++) mtgrad_json_push(m, row_json(C, &C->rows[i]));
     return j;
 }
 

@@ -158,7 +158,7 @@ static cJSON *optimizers_json(void)
         char mem[160];
         optim_memory_str(kind, mem, sizeof mem);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(arr, o);
+        mtgrad_json_push(arr, o);
         cJSON_AddStringToObject(o, "name", name);
         cJSON_AddBoolToObject(o, "per_task", mtgrad_optim_kind_per_task(kind) != 0);
         /* per_task: each shared parameter keeps floats_per_param floats per task */
@@ -181,7 +181,7 @@ static cJSON *step_option_json(const char *option, const char *values, const cha
         size_t n = bar ? (size_t)(bar - s) : strlen(s);
         char word[64];
         snprintf(word, sizeof word, "%.*s", (int)n, s);
-        cJSON_AddItemToArray(v, cJSON_CreateString(word));
+        mtgrad_json_push(v, cJSON_CreateString(word));
         s = bar ? bar + 1 : NULL;
     }
     cJSON_AddStringToObject(o, "doc", doc);
@@ -191,14 +191,14 @@ static cJSON *step_option_json(const char *option, const char *values, const cha
 static cJSON *step_options_json(void)
 {
     cJSON *arr = cJSON_CreateArray();
-    cJSON_AddItemToArray(
+    mtgrad_json_push(
         arr, step_option_json("--task-sample", "os:N|fast:K",
                               "os:N (SDMGrad-OS): each task kept with probability N/k, redrawn "
                               "until one is; fast:K (CAGrad-fastK): K-1 random tasks plus the "
                               "mean of the others as one pseudo-task. Only the sampled tasks "
                               "backpropagate through the trunk. Methods that need the Gram "
                               "matrix or the Jacobian."));
-    cJSON_AddItemToArray(
+    mtgrad_json_push(
         arr, step_option_json("--grad-space", "param|rep",
                               "rep (MGDA-UB): the Gram matrix of the gradients at the shared "
                               "representation, one trunk backward per step; Gram-only methods "
@@ -256,7 +256,7 @@ static cJSON *param_json(const mtgrad_param_desc *p)
             size_t n = bar ? (size_t)(bar - s) : strlen(s);
             char name[128];
             snprintf(name, sizeof name, "%.*s", (int)n, s);
-            cJSON_AddItemToArray(c, cJSON_CreateString(name));
+            mtgrad_json_push(c, cJSON_CreateString(name));
             s = bar ? bar + 1 : NULL;
         }
     }
@@ -277,7 +277,7 @@ static int print_json(void)
     for (size_t i = 0; i < mtgrad_method_count(); i++) {
         const mtgrad_method *m = mtgrad_method_at(i);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(arr, o);
+        mtgrad_json_push(arr, o);
         cJSON_AddStringToObject(o, "name", mtgrad_method_name(m));
         cJSON_AddStringToObject(o, "summary", mtgrad_method_summary(m));
         cJSON_AddStringToObject(o, "citation", mtgrad_method_citation(m));
@@ -285,14 +285,14 @@ static int print_json(void)
         unsigned f = mtgrad_method_flags(m);
         for (size_t j = 0; j < N_FLAG_WORDS; j++)
             if (f & flag_words[j].bit)
-                cJSON_AddItemToArray(fl, cJSON_CreateString(flag_words[j].word));
+                mtgrad_json_push(fl, cJSON_CreateString(flag_words[j].word));
         cJSON *ps = cJSON_AddArrayToObject(o, "params");
         for (size_t j = 0; j < mtgrad_method_param_count(m); j++)
-            cJSON_AddItemToArray(ps, param_json(mtgrad_method_param_at(m, j)));
+            mtgrad_json_push(ps, param_json(mtgrad_method_param_at(m, j)));
     }
-    cJSON_AddItemToObject(root, "optimizers", optimizers_json());
-    cJSON_AddItemToObject(root, "step_options", step_options_json());
-    char *s = cJSON_Print(root);
+    mtgrad_json_add(root, "optimizers", optimizers_json());
+    mtgrad_json_add(root, "step_options", step_options_json());
+    char *s = mtgrad_json_print(root);
     cJSON_Delete(root);
     if (!s) {
         fprintf(stderr, "mtgrad: out of memory\n");

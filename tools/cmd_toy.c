@@ -496,7 +496,7 @@ static cJSON *setting_json(const options *o, int setting, int64_t steps, double 
     cJSON_AddNumberToObject(js, "lr", lr);
     cJSON_AddNumberToObject(js, "trajectory_stride", (double)(stride * every));
     cJSON *st = cJSON_AddArrayToObject(js, "starts");
-    for (int i = 0; i < N_STARTS; i++) cJSON_AddItemToArray(st, pair(starts[i][0], starts[i][1]));
+    for (int i = 0; i < N_STARTS; i++) mtgrad_json_push(st, pair(starts[i][0], starts[i][1]));
     cJSON *ms = cJSON_AddArrayToObject(js, "methods");
     for (size_t e = 0; e < o->n_entries; e++) {
         cJSON *m = cJSON_CreateObject();
@@ -507,30 +507,30 @@ static cJSON *setting_json(const options *o, int setting, int64_t steps, double 
         for (int i = 0; i < N_STARTS; i++) {
             const run_result *r = &results[e * N_STARTS + (size_t)i];
             cJSON *rj = cJSON_CreateObject();
-            cJSON_AddItemToObject(rj, "start", pair(starts[i][0], starts[i][1]));
+            mtgrad_json_add(rj, "start", pair(starts[i][0], starts[i][1]));
             cJSON_AddStringToObject(rj, "status", r->status == MTGRAD_OK ? "ok" : r->err);
             if (r->status == MTGRAD_OK)
-                cJSON_AddItemToObject(rj, "final", pair(r->final_theta[0], r->final_theta[1]));
+                mtgrad_json_add(rj, "final", pair(r->final_theta[0], r->final_theta[1]));
             cJSON_AddBoolToObject(rj, "reached", r->status == MTGRAD_OK && r->reached);
             cJSON_AddNumberToObject(rj, "seconds", r->seconds);
             cJSON *tr = cJSON_AddArrayToObject(rj, "trajectory");
             for (int64_t p = 0; r->traj && p < len; p++) {
                 /* every `every`-th recorded point, and always the last one */
                 if ((p % every != 0 && p != len - 1) || !isfinite(r->traj[2 * p])) continue;
-                cJSON_AddItemToArray(tr, pair(r->traj[2 * p], r->traj[2 * p + 1]));
+                mtgrad_json_push(tr, pair(r->traj[2 * p], r->traj[2 * p + 1]));
             }
-            cJSON_AddItemToArray(runs, rj);
+            mtgrad_json_push(runs, rj);
             reached += r->status == MTGRAD_OK && r->reached;
         }
         cJSON_AddNumberToObject(m, "reached", reached);
-        cJSON_AddItemToArray(ms, m);
+        mtgrad_json_push(ms, m);
     }
     return js;
 }
 
 static int write_json(const char *path, cJSON *root)
 {
-    char *text = cJSON_Print(root);
+    char *text = mtgrad_json_print(root);
     FILE *f = text ? fopen(path, "w") : NULL;
     int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
     if (f && fclose(f) != 0) ok = 0;
@@ -582,7 +582,7 @@ int mtgrad_cmd_toy(int argc, char **argv)
         snprintf(path, sizeof path, "%s/toy_%s.svg", o->out, setting ? "nash" : "cagrad");
         if (write_svg(o, path, setting, steps, starts, results) != 0) status = 1;
         else if (!o->quiet) fprintf(stderr, "toy: wrote %s\n", path);
-        cJSON_AddItemToArray(sets, setting_json(o, setting, steps, lr, starts, results));
+        mtgrad_json_push(sets, setting_json(o, setting, steps, lr, starts, results));
         for (size_t r = 0; r < o->n_entries * N_STARTS; r++) free(results[r].traj);
         free(results);
     }

@@ -227,10 +227,10 @@ static int run_toy(const train_opts *o)
         printf("| (%g, %g) | %.4f | %.4f | %s |\n", starts[i][0], starts[i][1], fin[0], fin[1],
                reached ? "reached" : "not reached");
         cJSON *r = cJSON_CreateObject();
-        cJSON_AddItemToObject(r, "start", cJSON_CreateDoubleArray(starts[i], 2));
-        cJSON_AddItemToObject(r, "final", cJSON_CreateDoubleArray(fin, 2));
+        mtgrad_json_add(r, "start", cJSON_CreateDoubleArray(starts[i], 2));
+        mtgrad_json_add(r, "final", cJSON_CreateDoubleArray(fin, 2));
         cJSON_AddBoolToObject(r, "reached", reached);
-        cJSON_AddItemToArray(runs, r);
+        mtgrad_json_push(runs, r);
     }
     printf("\nreached the Pareto set from %d of %d starts\n", reached_all, n);
     cJSON_AddStringToObject(j, "schema", "mtgrad.train-toy/1");
@@ -239,7 +239,7 @@ static int run_toy(const train_opts *o)
     cJSON_AddNumberToObject(j, "setting", setting);
     cJSON_AddNumberToObject(j, "steps", (double)(steps > 0 ? steps : mtgrad_toy_default_steps(setting)));
     cJSON_AddNumberToObject(j, "lr", lr);
-    cJSON_AddItemToObject(j, "runs", runs);
+    mtgrad_json_add(j, "runs", runs);
     int rc = 0;
     char path[4096];
     if (o->c.out_dir && (mtgrad_report_mkdir(o->c.out_dir, err, sizeof err) != 0 ||

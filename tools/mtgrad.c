@@ -67,6 +67,7 @@ int main(int argc, char **argv)
                 mtgrad_version_string(), MTGRAD_VERSION_STRING);
         return 1;
     }
+    mtgrad_json_track_alloc();
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;

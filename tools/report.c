@@ -6,6 +6,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "report.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +18,57 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- small helpers */
+
+static int json_alloc_failed; /* a cJSON allocation has failed in this process (cli.h) */
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p) json_alloc_failed = 1;
+    return p;
+}
+
+/* The items that could not be added to their parent (cli.h); a bare array: linking allocates
+ * nothing. */
+static cJSON json_orphans = {.type = cJSON_Array};
+
+static void json_free_orphans(void)
+{
+    cJSON_Delete(json_orphans.child); /* deletes the item and its siblings */
+    json_orphans.child = NULL;
+}
+
+void mtgrad_json_track_alloc(void)
+{
+    cJSON_Hooks h = {json_malloc, free};
+    cJSON_InitHooks(&h);
+    atexit(json_free_orphans); /* glibc has static room for the first 32: no allocation */
+}
+
+static int json_adopt(cJSON *item)
+{
+    if (item) {
+        json_alloc_failed = 1; /* the document lacks the item, whatever the cause */
+        cJSON_AddItemToArray(&json_orphans, item);
+    }
+    return 0;
+}
+
+int mtgrad_json_add(cJSON *o, const char *key, cJSON *item)
+{
+    return cJSON_AddItemToObject(o, key, item) ? 1 : json_adopt(item);
+}
+
+int mtgrad_json_push(cJSON *array, cJSON *item)
+{
+    return cJSON_AddItemToArray(array, item) ? 1 : json_adopt(item);
+}
+
+char *mtgrad_json_print(const cJSON *o)
+{
+    if (json_alloc_failed) return NULL; /* the document may lack items: print nothing */
+    return cJSON_Print(o);              /* NULL if its own allocations fail */
+}
 
 int mtgrad_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -81,7 +133,7 @@ int mtgrad_report_write_json(const char *path, const cJSON *o, char *err, size_t
         snprintf(err, errlen, "path too long: %s", path);
         return -1;
     }
-    char *s = cJSON_Print(o);
+    char *s = mtgrad_json_print(o);
     if (!s) {
         snprintf(err, errlen, "out of memory formatting %s", path);
         return -1;
@@ -136,7 +188,7 @@ cJSON *mtgrad_report_optim(const mtgrad_optim_config *o)
     cJSON_AddNumberToObject(j, "step_size", (double)o->step_size);
     cJSON *ms = cJSON_AddArrayToObject(j, "milestones");
     for (int64_t i = 0; ms && i < o->n_milestones; i++)
-        cJSON_AddItemToArray(ms, cJSON_CreateNumber((double)o->milestones[i]));
+        mtgrad_json_push(ms, cJSON_CreateNumber((double)o->milestones[i]));
     cJSON_AddNumberToObject(j, "gamma", o->gamma);
     return j;
 }
@@ -158,7 +210,7 @@ static cJSON *config_json(const mtgrad_train_config *c, const char *bench_name,
     cJSON_AddNumberToObject(j, "stl_task", (double)c->stl_task);
     cJSON_AddNumberToObject(j, "ntrain", (double)r->ntrain);
     cJSON_AddNumberToObject(j, "ntest", (double)r->ntest);
-    cJSON_AddItemToObject(j, "optimizer", mtgrad_report_optim(&r->optim));
+    mtgrad_json_add(j, "optimizer", mtgrad_report_optim(&r->optim));
     cJSON_AddStringToObject(j, "task_sample", c->task_sample ? c->task_sample : "");
     cJSON_AddStringToObject(j, "grad_space",
                             c->grad_space && *c->grad_space ? c->grad_space : "param");
@@ -185,7 +237,7 @@ static cJSON *passes_json(const mtgrad_train_result *r)
     double h[MTGRAD_NN_MAX_TASKS];
     for (int64_t i = 0; i < r->k && i < MTGRAD_NN_MAX_TASKS; i++)
         h[i] = (double)r->passes.head_backwards[i];
-    cJSON_AddItemToObject(j, "head_backwards", cJSON_CreateDoubleArray(h, (int)r->k));
+    mtgrad_json_add(j, "head_backwards", cJSON_CreateDoubleArray(h, (int)r->k));
     cJSON_AddNumberToObject(j, "forwards_per_step", f);
     cJSON_AddNumberToObject(j, "trunk_backwards_per_step", b);
     return j;
@@ -196,7 +248,7 @@ static cJSON *matrix_json(const double *v, int64_t rows, int64_t cols)
 {
     cJSON *a = cJSON_CreateArray();
     for (int64_t e = 0; a && e < rows; e++)
-        cJSON_AddItemToArray(a, cJSON_CreateDoubleArray(v + e * cols, (int)cols));
+        mtgrad_json_push(a, cJSON_CreateDoubleArray(v + e * cols, (int)cols));
     return a;
 }
 
@@ -223,7 +275,7 @@ static cJSON *tasks_json(const mtgrad_train_result *r)
             cJSON_AddNumberToObject(t, "final_test_loss", r->test_loss[last * r->k + i]);
             cJSON_AddNumberToObject(t, "final_train_loss", r->train_loss[last * r->k + i]);
         }
-        cJSON_AddItemToArray(a, t);
+        mtgrad_json_push(a, t);
     }
     return a;
 }
@@ -240,13 +292,13 @@ static cJSON *times_json(const mtgrad_train_result *r)
     for (int p = 0; p < MTGRAD_TIME_COUNT; p++) {
         cJSON *a = cJSON_CreateArray();
         for (int64_t e = 0; a && e < r->epochs; e++)
-            cJSON_AddItemToArray(a, cJSON_CreateNumber(r->times[e * MTGRAD_TIME_COUNT + p]));
-        cJSON_AddItemToObject(per, mtgrad_time_name(p), a);
+            mtgrad_json_push(a, cJSON_CreateNumber(r->times[e * MTGRAD_TIME_COUNT + p]));
+        mtgrad_json_add(per, mtgrad_time_name(p), a);
         cJSON_AddNumberToObject(mean, mtgrad_time_name(p), mtgrad_report_epoch_time(r, p));
     }
-    cJSON_AddItemToObject(j, "per_epoch", per);
-    cJSON_AddItemToObject(j, "mean_per_epoch", mean);
-    cJSON_AddItemToObject(j, "eval_seconds", cJSON_CreateDoubleArray(r->eval_seconds, (int)r->epochs));
+    mtgrad_json_add(j, "per_epoch", per);
+    mtgrad_json_add(j, "mean_per_epoch", mean);
+    mtgrad_json_add(j, "eval_seconds", cJSON_CreateDoubleArray(r->eval_seconds, (int)r->epochs));
     return j;
 }
 
@@ -257,7 +309,7 @@ cJSON *mtgrad_report_train(const mtgrad_train_config *c, const char *bench_name,
     if (!j) return NULL;
     cJSON_AddStringToObject(j, "schema", MTGRAD_REPORT_SCHEMA);
     cJSON_AddStringToObject(j, "mtgrad_version", MTGRAD_VERSION_STRING);
-    cJSON_AddItemToObject(j, "config", config_json(c, bench_name, r));
+    mtgrad_json_add(j, "config", config_json(c, bench_name, r));
     cJSON *m = cJSON_AddObjectToObject(j, "model");
     if (m) {
         cJSON_AddNumberToObject(m, "k", (double)r->k);
@@ -265,21 +317,21 @@ cJSON *mtgrad_report_train(const mtgrad_train_config *c, const char *bench_name,
         cJSON_AddNumberToObject(m, "n_params", (double)r->n_params);
         cJSON_AddNumberToObject(m, "n_shared", (double)r->n_shared);
     }
-    cJSON_AddItemToObject(j, "tasks", tasks_json(r));
+    mtgrad_json_add(j, "tasks", tasks_json(r));
     cJSON *cu = cJSON_AddObjectToObject(j, "curves");
     if (cu) {
-        cJSON_AddItemToObject(cu, "train_loss", matrix_json(r->train_loss, r->epochs, r->k));
-        cJSON_AddItemToObject(cu, "test_loss", matrix_json(r->test_loss, r->epochs, r->k));
-        cJSON_AddItemToObject(cu, "test_metric", matrix_json(r->test_metric, r->epochs, r->k));
-        cJSON_AddItemToObject(cu, "lr", cJSON_CreateDoubleArray(r->lr, (int)r->epochs));
+        mtgrad_json_add(cu, "train_loss", matrix_json(r->train_loss, r->epochs, r->k));
+        mtgrad_json_add(cu, "test_loss", matrix_json(r->test_loss, r->epochs, r->k));
+        mtgrad_json_add(cu, "test_metric", matrix_json(r->test_metric, r->epochs, r->k));
+        mtgrad_json_add(cu, "lr", cJSON_CreateDoubleArray(r->lr, (int)r->epochs));
     }
-    cJSON_AddItemToObject(j, "time", times_json(r));
+    mtgrad_json_add(j, "time", times_json(r));
     cJSON_AddNumberToObject(j, "epochs", (double)r->epochs);
     cJSON_AddNumberToObject(j, "resumed_epoch", (double)r->resumed_epoch);
     cJSON_AddNumberToObject(j, "steps", (double)r->steps);
     cJSON_AddNumberToObject(j, "steps_per_epoch", (double)r->steps_per_epoch);
     cJSON_AddNumberToObject(j, "solver_warnings", (double)r->solver_warnings);
-    cJSON_AddItemToObject(j, "passes", passes_json(r));
+    mtgrad_json_add(j, "passes", passes_json(r));
     cJSON_AddNumberToObject(j, "peak_rss_mb", r->peak_rss_mb);
     return j;
 }
