@@ -820,15 +820,22 @@ static void trunk_backward(mtgrad_model *m, const float *dz, float *trunk_grad)
     stack_backward(m, &m->stack[0], dz, trunk_grad, NULL);
 }
 
+/* The checks of a one-task backward: a valid task, its output buffer, a train forward before. */
+static mtgrad_status check_task_backward(mtgrad_model *m, int64_t task, const float *out,
+                                         const char *out_name)
+{
+    if (bad_task(m, task))
+        return MFAIL(m, MTGRAD_E_INVAL, "task %lld is not in [0, %lld)", (long long)task,
+                     (long long)m->k);
+    if (!out) return MFAIL(m, MTGRAD_E_INVAL, "%s is NULL", out_name);
+    return check_backward(m);
+}
+
 mtgrad_status mtgrad_model_backward_task(mtgrad_model *m, int64_t task, float *trunk_grad,
                                          float *grad)
 {
     if (!m) return MTGRAD_E_INVAL;
-    if (bad_task(m, task))
-        return MFAIL(m, MTGRAD_E_INVAL, "task %lld is not in [0, %lld)", (long long)task,
-                     (long long)m->k);
-    if (!trunk_grad) return MFAIL(m, MTGRAD_E_INVAL, "trunk_grad is NULL");
-    mtgrad_status s = check_backward(m);
+    mtgrad_status s = check_task_backward(m, task, trunk_grad, "trunk_grad");
     if (s != MTGRAD_OK) return s;
     trunk_backward(m, head_backward(m, task, m->dz, grad), trunk_grad);
     return MTGRAD_OK;
@@ -840,11 +847,7 @@ mtgrad_status mtgrad_model_backward_head(mtgrad_model *m, int64_t task, float *r
                                          float *grad)
 {
     if (!m) return MTGRAD_E_INVAL;
-    if (bad_task(m, task))
-        return MFAIL(m, MTGRAD_E_INVAL, "task %lld is not in [0, %lld)", (long long)task,
-                     (long long)m->k);
-    if (!rep_grad) return MFAIL(m, MTGRAD_E_INVAL, "rep_grad is NULL");
-    mtgrad_status s = check_backward(m);
+    mtgrad_status s = check_task_backward(m, task, rep_grad, "rep_grad");
     if (s != MTGRAD_OK) return s;
     const float *dz = head_backward(m, task, rep_grad, grad);
     if (dz != rep_grad)
