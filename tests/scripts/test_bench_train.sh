@@ -9,32 +9,8 @@
 # that cannot run is an error row (not a crash), and usage errors exit 2.
 # Ends with "N passed, N failed"; exits 1 if anything failed.
 build=${1:-build}
-M="$build/mtgrad"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtgrad_bench_train.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-pass() { passed=$((passed + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-want_rc() {
-    if [ "$rc" -eq "$1" ]; then pass; else fail "$2: exit $rc, want $1 ($(head -c 400 "$tmp/err"))"; fi
-}
-want_in() { # out|err FIXED-STRING DESCRIPTION
-    if grep -qF -- "$2" "$tmp/$1"; then pass; else
-        fail "$3: '$2' not in std$1: $(head -c 400 "$tmp/$1")"; fi
-}
-# py DESCRIPTION SCRIPT FILE: a Python check of a JSON file (any python3; skipped without one)
-py() {
-    command -v python3 >/dev/null 2>&1 || return 0
-    if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $2" "$3" 2>"$tmp/pyerr"; then
-        pass; else fail "$1: $(tail -n 2 "$tmp/pyerr")"; fi
-}
-
-if [ ! -x "$M" ]; then
-    echo "FAIL: $M not built"; echo "0 passed, 1 failed"; exit 1
-fi
+CLI_TEST=mtgrad_bench_train
+. "$(dirname "$0")/cli_lib.sh"
 
 # ---------------------------------------------------------------- usage errors
 run "$M" bench --train --help;                 want_rc 0 "--train --help"
@@ -127,5 +103,4 @@ if awk '$1 == "mgda" && $2 == "mmoe" && $3 == 40 && $8 == "40.00"' "$tmp/out" | 
     pass; else fail "mmoe k=40 mgda row with 40 backwards: $(grep ' 40 ' "$tmp/out")"; fi
 if grep -q "fashion-k  *40 " "$tmp/out"; then fail "a fashion-k row at k = 40"; else pass; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_end

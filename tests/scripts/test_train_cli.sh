@@ -4,33 +4,8 @@
 # a refused resume with another configuration, --stl, the compare table, compare.json and the
 # SVG plots, and `train --bench toy`. Ends with "N passed, N failed"; exits 1 if anything failed.
 build=${1:-build}
-M="$build/mtgrad"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtgrad_train_cli.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-pass() { passed=$((passed + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-want_rc() {
-    if [ "$rc" -eq "$1" ]; then pass; else fail "$2: exit $rc, want $1 ($(head -c 400 "$tmp/err"))"; fi
-}
-want_in() { # out|err FIXED-STRING DESCRIPTION
-    if grep -qF -- "$2" "$tmp/$1"; then pass; else
-        fail "$3: '$2' not in std$1: $(head -c 400 "$tmp/$1")"; fi
-}
-want_file() { if [ -s "$1" ]; then pass; else fail "$2: $1 missing or empty"; fi; }
-# py DESCRIPTION SCRIPT FILE: a Python check of a JSON file (skipped without python3)
-py() {
-    command -v python3 >/dev/null 2>&1 || return 0
-    if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); $2" "$3" 2>"$tmp/pyerr"; then
-        pass; else fail "$1: $(tail -n 2 "$tmp/pyerr")"; fi
-}
-
-if [ ! -x "$M" ]; then
-    echo "FAIL: $M not built"; echo "0 passed, 1 failed"; exit 1
-fi
+CLI_TEST=mtgrad_train_cli
+. "$(dirname "$0")/cli_lib.sh"
 TINY="ntrain=256,ntest=128"
 
 # ---------------------------------------------------------------- usage errors
@@ -136,5 +111,4 @@ py "toy report" 'assert d["schema"] == "mtgrad.train-toy/1" and len(d["runs"]) =
     "$tmp/toy/report.json"
 run "$M" train --bench toy --method mgda --bench-params setting=7; want_rc 2 "toy bad setting"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_end

@@ -6,35 +6,8 @@
 # entries labels its rows with them (table, compare.json), applies -p by label before -p by
 # method, and writes delta_m_time.svg. Ends with "N passed, N failed"; exits 1 on a failure.
 build=${1:-build}
-M="$build/mtgrad"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtgrad_train_opt.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-passed=0
-failed=0
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-pass() { passed=$((passed + 1)); }
-run() { "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?; }
-want_rc() {
-    if [ "$rc" -eq "$1" ]; then pass; else fail "$2: exit $rc, want $1 ($(head -c 400 "$tmp/err"))"; fi
-}
-want_in() { # out|err FIXED-STRING DESCRIPTION
-    if grep -qF -- "$2" "$tmp/$1"; then pass; else
-        fail "$3: '$2' not in std$1: $(head -c 400 "$tmp/$1")"; fi
-}
-want_file() { if [ -s "$1" ]; then pass; else fail "$2: $1 missing or empty"; fi; }
-# py DESCRIPTION SCRIPT FILE: a Python check of a JSON file (skipped without python)
-py() {
-    command -v "$PY" >/dev/null 2>&1 || return 0
-    if "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); $2" "$3" 2>"$tmp/pyerr"; then
-        pass; else fail "$1: $(tail -n 2 "$tmp/pyerr")"; fi
-}
-
-if [ ! -x "$M" ]; then
-    echo "FAIL: $M not built"; echo "0 passed, 1 failed"; exit 1
-fi
+CLI_TEST=mtgrad_train_opt
+. "$(dirname "$0")/cli_lib.sh"
 TINY="ntrain=128,ntest=64"
 T="train --bench mmoe --bench-params $TINY --epochs 1 --batch 32 -q"
 
@@ -155,5 +128,4 @@ run "$M" compare --bench mmoe --bench-params $TINY --epochs 2 --batch 32 --seeds
     --methods ls --stl-from "$tmp/c/curves.svg" -q
 want_rc 1 "--stl-from of a file that is not JSON"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+cli_test_end
