@@ -49,23 +49,6 @@ static int64_t block_cols(int64_t k)
     return b < 256 ? 256 : b > 16384 ? 16384 : b;
 }
 
-/* First column of range s (the Gram's partition). */
-static int64_t range_start(int64_t d, int s)
-{
-    if (s >= MTGRADI_GRAM_SPLITS) return d;
-    return (d / 64) * s / MTGRADI_GRAM_SPLITS * 64;
-}
-
-static double dot_f64_lanes(const double *x, const double *y, int64_t n)
-{
-    double l[MTGRADI_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t c = 0;
-    for (; c + MTGRADI_LANES <= n; c += MTGRADI_LANES)
-        for (int j = 0; j < MTGRADI_LANES; j++) l[j] += x[c + j] * y[c + j];
-    for (int j = 0; c + j < n; j++) l[j] += x[c + j] * y[c + j];
-    return mtgradi_lanes_sum(l);
-}
-
 #ifdef CROSS_X86
 /* The canonical 8-lane dot with lanes 0-3 and 4-7 in two ymm accumulators. */
 __attribute__((target("avx2,fma"))) static double dot_f32_avx2(const float *x, const float *y,
@@ -91,7 +74,8 @@ __attribute__((target("avx2,fma"))) static double dot_f32_avx2(const float *x, c
 /* Range s of the columns, accumulated into P (k x k, zeroed here). */
 static void cross_range(const mtgradi_mat *A, const mtgradi_mat *B, int s, double *P, int avx2)
 {
-    int64_t k = A->k, c0 = range_start(A->d, s), c1 = range_start(A->d, s + 1), bc = block_cols(k);
+    int64_t k = A->k, bc = block_cols(k);
+    int64_t c0 = mtgradi_gram_range_start(A->d, s), c1 = mtgradi_gram_range_start(A->d, s + 1);
     memset(P, 0, (size_t)(k * k) * sizeof *P);
     (void)avx2;
     for (int64_t c = c0; c < c1; c += bc) {
@@ -100,7 +84,7 @@ static void cross_range(const mtgradi_mat *A, const mtgradi_mat *B, int s, doubl
             for (int64_t j = 0; j < k; j++) {
                 double v;
                 if (A->f64) {
-                    v = dot_f64_lanes(A->f64 + i * A->ld + c, B->f64 + j * B->ld + c, n);
+                    v = mtgradi_dot_f64_lanes(A->f64 + i * A->ld + c, B->f64 + j * B->ld + c, n);
                 } else {
                     const float *x = A->f32 + i * A->ld + c, *y = B->f32 + j * B->ld + c;
 #ifdef CROSS_X86

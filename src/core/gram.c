@@ -61,8 +61,7 @@ static int64_t block_cols(int64_t k)
     return b < 256 ? 256 : b > 16384 ? 16384 : b;
 }
 
-/* First column of range s. */
-static int64_t range_start(int64_t d, int s)
+int64_t mtgradi_gram_range_start(int64_t d, int s)
 {
     if (s >= MTGRADI_GRAM_SPLITS) return d;
     return (d / 64) * s / MTGRADI_GRAM_SPLITS * 64;
@@ -80,23 +79,14 @@ static void block_f32_scalar(const mtgradi_mat *G, int64_t c0, int64_t n, double
             P[p] += mtgrad_vec_dot_f32_f64acc(G->f32 + i * G->ld + c0, G->f32 + j * G->ld + c0, n);
 }
 
-static double dot_f64_lanes(const double *x, const double *y, int64_t n)
-{
-    double l[MTGRADI_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t c = 0;
-    for (; c + MTGRADI_LANES <= n; c += MTGRADI_LANES)
-        for (int j = 0; j < MTGRADI_LANES; j++) l[j] += x[c + j] * y[c + j];
-    for (int j = 0; c + j < n; j++) l[j] += x[c + j] * y[c + j];
-    return mtgradi_lanes_sum(l);
-}
-
 static void block_f64(const mtgradi_mat *G, int64_t c0, int64_t n, double *P)
 {
     int64_t k = G->k;
     size_t p = 0;
     for (int64_t i = 0; i < k; i++)
         for (int64_t j = i; j < k; j++, p++)
-            P[p] += dot_f64_lanes(G->f64 + i * G->ld + c0, G->f64 + j * G->ld + c0, n);
+            P[p] += mtgradi_dot_f64_lanes(G->f64 + i * G->ld + c0, G->f64 + j * G->ld + c0,
+                                          n);
 }
 
 #ifdef GRAM_X86
@@ -336,7 +326,8 @@ static void block_f32_tiled(const mtgradi_mat *G, int64_t c0, int64_t n, int64_t
 /* Range s: its blocks in order, accumulated into P (zeroed here). */
 static void gram_range(const mtgradi_mat *G, int s, double *P, mtgradi_isa isa)
 {
-    int64_t c0 = range_start(G->d, s), c1 = range_start(G->d, s + 1), bc = block_cols(G->k);
+    int64_t c0 = mtgradi_gram_range_start(G->d, s), c1 = mtgradi_gram_range_start(G->d, s + 1);
+    int64_t bc = block_cols(G->k);
     memset(P, 0, tri_size(G->k) * sizeof *P);
     for (int64_t c = c0; c < c1; c += bc) {
         int64_t n = c1 - c < bc ? c1 - c : bc;

@@ -71,6 +71,9 @@ void mtgradi_combine_ref(const mtgradi_mat *G, const double *w, const mtgradi_ou
 /* Fast versions. partials: MTGRADI_GRAM_SPLITS * k(k+1)/2 doubles of workspace. Results depend
  * on the fixed partition only, never on `threads`. combine returns 1 if every output is finite. */
 size_t mtgradi_gram_work_size(int64_t k);
+/* First column of range s of the fixed column partition (gram.c; the cross Gram uses the same):
+ * 64·floor(floor(d/64)·s/MTGRADI_GRAM_SPLITS), and d for s = MTGRADI_GRAM_SPLITS. */
+int64_t mtgradi_gram_range_start(int64_t d, int s);
 void mtgradi_gram(const mtgradi_mat *G, double *M, double *partials, int threads);
 
 /* Cross Gram C = A Bᵀ (k x k, C[i][j] = <a_i, b_j>, not symmetric) of two views with the same

@@ -76,6 +76,17 @@ static inline double mtgradi_lanes_sum(const double l[MTGRADI_LANES])
 
 /* ------------------------------------------------------------------ inline helpers */
 
+/* The canonical 8-lane dot of two double vectors (the f64 paths of the Gram kernels). */
+static inline double mtgradi_dot_f64_lanes(const double *x, const double *y, int64_t n)
+{
+    double l[MTGRADI_LANES] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c = 0;
+    for (; c + MTGRADI_LANES <= n; c += MTGRADI_LANES)
+        for (int j = 0; j < MTGRADI_LANES; j++) l[j] += x[c + j] * y[c + j];
+    for (int j = 0; c + j < n; j++) l[j] += x[c + j] * y[c + j];
+    return mtgradi_lanes_sum(l);
+}
+
 /* sum_i x_i y_i in the canonical 8-lane order with double accumulation (see the top). */
 static inline double mtgrad_vec_dot_f32_f64acc(const float *x, const float *y, int64_t n)
 {
