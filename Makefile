@@ -106,7 +106,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c tests/harness.h $(TOOLLIB_OBJ) $(LIB_NN)
 	$(CC) $(ALL_CFLAGS) -Itests -Itools -o $@ $< $(TOOLLIB_OBJ) $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 
 # Engine tests (gradient checks, data, trainer) link the engine library.
-$(BUILD)/tests/nn/%: tests/nn/%.c tests/harness.h $(LIB_NN) $(LIB_A)
+$(BUILD)/tests/nn/%: tests/nn/%.c tests/harness.h $(wildcard tests/nn/*.h) $(LIB_NN) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_NN) $(LIB_A) $(NN_LIBS) $(LDLIBS)
 $(BUILD)/tests/data/%: tests/data/%.c tests/harness.h $(LIB_NN) $(LIB_A)

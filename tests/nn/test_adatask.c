@@ -15,6 +15,7 @@
  * - 1 and 2 threads, vector and plain loops: the same bits;
  * - argument errors. */
 #include "harness.h"
+#include "torch_data.h"
 #include "mtgrad_nn.h"
 
 #include <stdint.h>
@@ -44,26 +45,6 @@ static float gval(int t, int64_t i, int64_t j, double scale)
 }
 
 /* ------------------------------------------------------------ PyTorch's numbers */
-
-static int read_floats(FILE *f, const char *tag, float *x, int64_t n)
-{
-    char word[32];
-    if (fscanf(f, "%31s", word) != 1 || strcmp(word, tag) != 0) return 0;
-    for (int64_t i = 0; i < n; i++) {
-        double v;
-        if (fscanf(f, "%lf", &v) != 1) return 0;
-        x[i] = (float)v;
-    }
-    return 1;
-}
-
-static FILE *open_data(const char *name)
-{
-    char path[512];
-    const char *dir = getenv("MTGRAD_TEST_DATA");
-    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/nn/data", name);
-    return fopen(path, "r");
-}
 
 /* One case: steps through the records, G copied into rows of stride ldg, grad's shared slice
  * filled with NaN (it must not be read). */

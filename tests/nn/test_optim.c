@@ -5,6 +5,7 @@
  * schedules, save/load round trips (bit-identical continuation), corrupt states, non-finite
  * gradients and bad configurations. */
 #include "harness.h"
+#include "torch_data.h"
 #include "mtgrad_nn.h"
 
 #include <stdint.h>
@@ -173,26 +174,6 @@ static void test_against_double_reference(void)
  *   p0 <n floats>
  *   g <n floats>   p <n floats>     (steps times: the gradient given, the parameters after)
  * all floats printed with 9 significant digits (exact for float32). */
-static int read_floats(FILE *f, const char *tag, float *x, int n)
-{
-    char word[32];
-    if (fscanf(f, "%31s", word) != 1 || strcmp(word, tag) != 0) return 0;
-    for (int i = 0; i < n; i++) {
-        double d;
-        if (fscanf(f, "%lf", &d) != 1) return 0;
-        x[i] = (float)d;
-    }
-    return 1;
-}
-
-static FILE *open_data(const char *name)
-{
-    char path[512];
-    const char *dir = getenv("MTGRAD_TEST_DATA");
-    snprintf(path, sizeof path, "%s/%s", dir ? dir : "tests/nn/data", name);
-    return fopen(path, "r");
-}
-
 static void test_against_torch(int use_ref)
 {
     mtgradi_optim_use_ref(use_ref);
