@@ -13,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eval/eval_internal.h"
 #include "harness.h"
+#include "train_util.h"
 #include "mtgrad_train.h"
 
 #include <errno.h>
@@ -242,18 +243,6 @@ static mtgrad_train_config config(int64_t epochs, int resume)
     return c;
 }
 
-static int same_result(const mtgrad_train_result *a, const mtgrad_train_result *b)
-{
-    if (!a || !b || a->epochs != b->epochs || a->k != b->k || a->n_params != b->n_params ||
-        a->steps != b->steps)
-        return 0;
-    size_t rows = (size_t)(a->epochs * a->k) * sizeof(double);
-    return memcmp(a->params, b->params, (size_t)a->n_params * sizeof(float)) == 0 &&
-           memcmp(a->train_loss, b->train_loss, rows) == 0 &&
-           memcmp(a->test_loss, b->test_loss, rows) == 0 &&
-           memcmp(a->test_metric, b->test_metric, rows) == 0;
-}
-
 static void test_failed_write_trainer(void)
 {
     char err[1024] = "";
@@ -307,7 +296,7 @@ static void test_failed_write_trainer(void)
     err[0] = 0;
     CHECK(mtgrad_train_run(&c, &r, err, sizeof err) == MTGRAD_OK, "resume: %s", err);
     CHECK(r && r->resumed_epoch == 1, "resumed after epoch 1");
-    CHECK(same_result(full, r), "failed write + resume == uninterrupted run");
+    CHECK(same_train_result(full, r), "failed write + resume == uninterrupted run");
     mtgrad_train_result_free(r);
     mtgrad_train_result_free(full);
     free(old);

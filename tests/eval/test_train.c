@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eval/eval_internal.h" /* the checkpoint format, tested directly below */
 #include "harness.h"
+#include "train_util.h"
 #include "mtgrad_train.h"
 
 #include <stdio.h>
@@ -241,14 +242,7 @@ static mtgrad_train_result *train(const mtgrad_train_config *c, mtgrad_status wa
 
 static int same_bits(const mtgrad_train_result *a, const mtgrad_train_result *b)
 {
-    if (!a || !b || a->epochs != b->epochs || a->k != b->k || a->n_params != b->n_params ||
-        a->steps != b->steps)
-        return 0;
-    size_t rows = (size_t)(a->epochs * a->k) * sizeof(double);
-    return memcmp(a->params, b->params, (size_t)a->n_params * sizeof(float)) == 0 &&
-           memcmp(a->train_loss, b->train_loss, rows) == 0 &&
-           memcmp(a->test_loss, b->test_loss, rows) == 0 &&
-           memcmp(a->test_metric, b->test_metric, rows) == 0 &&
+    return same_train_result(a, b) &&
            memcmp(a->lr, b->lr, (size_t)a->epochs * sizeof(double)) == 0;
 }
 

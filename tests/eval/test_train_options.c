@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "eval/eval_internal.h"
 #include "harness.h"
+#include "train_util.h"
 #include "internal.h" /* mtgradi_alloc_fail_after */
 #include "alloc_sweep.h"
 #include "mtgrad_train.h"
@@ -53,18 +54,6 @@ static mtgrad_train_result *train(const mtgrad_train_config *c, mtgrad_status wa
           c->grad_space ? c->grad_space : "-", mtgrad_status_str(st), mtgrad_status_str(want),
           err);
     return r;
-}
-
-static int same_bits(const mtgrad_train_result *a, const mtgrad_train_result *b)
-{
-    if (!a || !b || a->epochs != b->epochs || a->k != b->k || a->n_params != b->n_params ||
-        a->steps != b->steps)
-        return 0;
-    size_t rows = (size_t)(a->epochs * a->k) * sizeof(double);
-    return memcmp(a->params, b->params, (size_t)a->n_params * sizeof(float)) == 0 &&
-           memcmp(a->train_loss, b->train_loss, rows) == 0 &&
-           memcmp(a->test_loss, b->test_loss, rows) == 0 &&
-           memcmp(a->test_metric, b->test_metric, rows) == 0;
 }
 
 static double per_step(int64_t count, const mtgrad_train_result *r)
@@ -276,7 +265,7 @@ static void test_resume(const char *method, const char *params, const char *task
     c.epochs = 2;
     c.resume = 1;
     mtgrad_train_result *rest = train(&c, MTGRAD_OK, NULL, 0);
-    CHECK(same_bits(full, rest) && rest->resumed_epoch == 1,
+    CHECK(same_train_result(full, rest) && rest->resumed_epoch == 1,
           "%s %s: 1 epoch + resume for 1 != 2 epochs", method, params ? params : "");
     /* and the other seed changes the run (the draws depend on it) */
     c = base(method, params);
@@ -284,7 +273,7 @@ static void test_resume(const char *method, const char *params, const char *task
     c.epochs = 2;
     c.seed = 8;
     mtgrad_train_result *other = train(&c, MTGRAD_OK, NULL, 0);
-    CHECK(other && full && !same_bits(full, other), "%s: another seed, another run", method);
+    CHECK(other && full && !same_train_result(full, other), "%s: another seed, another run", method);
     mtgrad_train_result_free(full);
     mtgrad_train_result_free(one);
     mtgrad_train_result_free(rest);
@@ -300,7 +289,7 @@ static void test_double_sampling(void)
     mtgrad_train_result *d = train(&c, MTGRAD_OK, NULL, 0);
     c.method_params = "sampling=single";
     mtgrad_train_result *s = train(&c, MTGRAD_OK, NULL, 0);
-    CHECK(d && s && !same_bits(d, s), "double sampling changes the run");
+    CHECK(d && s && !same_train_result(d, s), "double sampling changes the run");
     CHECK(d && d->passes.forwards >= 3 * d->counted_steps,
           "double sampling: a forward per batch (%lld forwards in %lld steps)",
           d ? (long long)d->passes.forwards : -1, d ? (long long)d->counted_steps : -1);
