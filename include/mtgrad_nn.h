@@ -228,6 +228,13 @@ typedef struct mtgrad_optim_config {
  * schedule, gamma 0.1. */
 mtgrad_optim_config mtgrad_optim_config_default(mtgrad_optim_kind kind);
 
+/* A recipe's configuration c switched to another kind (`--optimizer`): c's learning rate,
+ * schedule and weight decay; c's betas, eps and momentum when `kind` uses the same constants
+ * (Adam, AdamW, AdaTask-Adam; RMSprop, AdaTask-RMSprop; Adagrad, AdaTask-Adagrad), else torch's
+ * defaults for `kind` (RMSprop and Adagrad must not inherit Adam's eps). kind == c->kind: *c. */
+mtgrad_optim_config mtgrad_optim_config_with_kind(const mtgrad_optim_config *c,
+                                                  mtgrad_optim_kind kind);
+
 typedef struct mtgrad_optimizer mtgrad_optimizer; /* opaque: moments for n parameters */
 
 /* Returns OK, E_INVAL (NULL, lr <= 0, bad betas/eps/momentum, unsorted milestones), E_SHAPE

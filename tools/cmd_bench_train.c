@@ -439,15 +439,8 @@ static mtgrad_optim_config optim_for(const group *g, const resolved *r)
 {
     mtgrad_optim_config rec = mtgrad_bench_recipe(g->b).optim;
     if (r->optim < 0) return rec;
-    /* another optimizer with the recipe's lr, schedule and weight decay (as the trainer does) */
-    mtgrad_optim_config c = mtgrad_optim_config_default((mtgrad_optim_kind)r->optim);
-    c.lr = rec.lr;
-    c.weight_decay = rec.weight_decay;
-    c.step_size = rec.step_size;
-    c.n_milestones = rec.n_milestones;
-    memcpy(c.milestones, rec.milestones, sizeof c.milestones);
-    c.gamma = rec.gamma;
-    return c;
+    /* another optimizer with the recipe's lr, schedule and weight decay, as the trainer does */
+    return mtgrad_optim_config_with_kind(&rec, (mtgrad_optim_kind)r->optim);
 }
 
 /* A model and its step, built for one row. */

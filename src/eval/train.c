@@ -179,24 +179,8 @@ static mtgrad_status make_model(run *R, char *err, size_t errlen)
     return MTGRAD_OK;
 }
 
-/* Optimizer families: a kind switched within its family keeps the recipe's betas and eps. */
-static int optim_family(mtgrad_optim_kind k)
-{
-    switch (k) {
-    case MTGRAD_OPTIM_ADAM:
-    case MTGRAD_OPTIM_ADAMW:
-    case MTGRAD_OPTIM_ADATASK_ADAM: return 1;
-    case MTGRAD_OPTIM_RMSPROP:
-    case MTGRAD_OPTIM_ADATASK_RMSPROP: return 2;
-    case MTGRAD_OPTIM_ADAGRAD:
-    case MTGRAD_OPTIM_ADATASK_ADAGRAD: return 3;
-    default: return 0;
-    }
-}
-
-/* The recipe's optimizer, or config.optimizer's kind with the recipe's learning rate, schedule
- * and weight decay; the rest (betas, eps, momentum) are torch's defaults of that kind unless it
- * is of the recipe's family (RMSprop and Adagrad must not inherit Adam's eps). */
+/* The recipe's optimizer, or config.optimizer's kind switched in by
+ * mtgrad_optim_config_with_kind (the recipe's lr, schedule and weight decay). */
 static mtgrad_status make_optim(run *R, char *err, size_t errlen)
 {
     mtgrad_optim_config rec = mtgrad_bench_recipe(R->b).optim;
@@ -209,18 +193,7 @@ static mtgrad_status make_optim(run *R, char *err, size_t errlen)
                     "adagrad, adatask-adam, adatask-rmsprop, adatask-adagrad)", name);
         return MTGRAD_E_INVAL;
     }
-    if (kind == rec.kind) return MTGRAD_OK;
-    mtgrad_optim_config o = mtgrad_optim_config_default(kind);
-    if (optim_family(kind) == optim_family(rec.kind)) {
-        o.beta1 = rec.beta1, o.beta2 = rec.beta2, o.eps = rec.eps, o.momentum = rec.momentum;
-    }
-    o.lr = rec.lr;
-    o.weight_decay = rec.weight_decay;
-    o.step_size = rec.step_size;
-    o.n_milestones = rec.n_milestones;
-    memcpy(o.milestones, rec.milestones, sizeof o.milestones);
-    o.gamma = rec.gamma;
-    R->optim = o;
+    R->optim = mtgrad_optim_config_with_kind(&rec, kind);
     return MTGRAD_OK;
 }
 

@@ -72,6 +72,32 @@ static mtgrad_optim_kind family(mtgrad_optim_kind kind)
     }
 }
 
+/* 1 if the two kinds read the same betas, eps and momentum (AdamW's are Adam's). */
+static int same_constants(mtgrad_optim_kind a, mtgrad_optim_kind b)
+{
+    mtgrad_optim_kind fa = family(a), fb = family(b);
+    if (fa == MTGRAD_OPTIM_ADAMW) fa = MTGRAD_OPTIM_ADAM;
+    if (fb == MTGRAD_OPTIM_ADAMW) fb = MTGRAD_OPTIM_ADAM;
+    return fa == fb;
+}
+
+mtgrad_optim_config mtgrad_optim_config_with_kind(const mtgrad_optim_config *c,
+                                                  mtgrad_optim_kind kind)
+{
+    if (kind == c->kind) return *c;
+    mtgrad_optim_config o = mtgrad_optim_config_default(kind);
+    if (same_constants(kind, c->kind)) {
+        o.beta1 = c->beta1, o.beta2 = c->beta2, o.eps = c->eps, o.momentum = c->momentum;
+    }
+    o.lr = c->lr;
+    o.weight_decay = c->weight_decay;
+    o.step_size = c->step_size;
+    o.n_milestones = c->n_milestones;
+    memcpy(o.milestones, c->milestones, sizeof o.milestones);
+    o.gamma = c->gamma;
+    return o;
+}
+
 static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop", "adagrad",
                                          "adatask-adam", "adatask-rmsprop", "adatask-adagrad"};
 #define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))

@@ -690,8 +690,36 @@ static void test_kinds(void)
     mtgrad_optimizer_free(o);
 }
 
+/* --optimizer's switch: the recipe's lr, schedule and weight decay always; its betas/eps only
+ * within a family (values written out here, not taken from the function). */
+static void test_with_kind(void)
+{
+    mtgrad_optim_config rec = mtgrad_optim_config_default(MTGRAD_OPTIM_ADAM);
+    rec.lr = 3e-4, rec.weight_decay = 0.01, rec.beta1 = 0.8, rec.eps = 1e-6;
+    rec.n_milestones = 1, rec.milestones[0] = 5, rec.gamma = 0.5;
+    mtgrad_optim_config same = mtgrad_optim_config_with_kind(&rec, MTGRAD_OPTIM_ADAM);
+    CHECK(same.kind == rec.kind && same.lr == rec.lr && same.beta1 == 0.8 &&
+              same.beta2 == rec.beta2 && same.eps == 1e-6 && same.weight_decay == 0.01 && same.n_milestones == 1 &&
+              same.milestones[0] == 5 && same.gamma == 0.5,
+          "same kind: the recipe unchanged");
+    mtgrad_optim_config at = mtgrad_optim_config_with_kind(&rec, MTGRAD_OPTIM_ADATASK_ADAM);
+    CHECK(at.kind == MTGRAD_OPTIM_ADATASK_ADAM && at.beta1 == 0.8 && at.eps == 1e-6 &&
+              at.lr == 3e-4 && at.weight_decay == 0.01 && at.n_milestones == 1 &&
+              at.milestones[0] == 5 && at.gamma == 0.5,
+          "adatask-adam keeps the Adam recipe's constants and schedule");
+    mtgrad_optim_config aw = mtgrad_optim_config_with_kind(&rec, MTGRAD_OPTIM_ADAMW);
+    CHECK(aw.beta1 == 0.8 && aw.eps == 1e-6 && aw.weight_decay == 0.01, "adamw shares Adam's");
+    mtgrad_optim_config rp = mtgrad_optim_config_with_kind(&rec, MTGRAD_OPTIM_RMSPROP);
+    CHECK(rp.kind == MTGRAD_OPTIM_RMSPROP && rp.beta2 == 0.99 && rp.eps == 1e-8 &&
+              rp.lr == 3e-4 && rp.weight_decay == 0.01 && rp.gamma == 0.5,
+          "rmsprop: torch's alpha and eps, the recipe's lr, decay and schedule");
+    mtgrad_optim_config ag = mtgrad_optim_config_with_kind(&rec, MTGRAD_OPTIM_ADATASK_ADAGRAD);
+    CHECK(ag.eps == 1e-10 && ag.lr == 3e-4, "adatask-adagrad: Adagrad's eps");
+}
+
 int main(void)
 {
+    test_with_kind();
     test_against_double_reference();
     test_against_torch(0);
     test_against_torch(1);
