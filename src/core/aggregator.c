@@ -520,21 +520,6 @@ static const unsigned char state_magic[8] = {'M', 'T', 'G', 'R', 'A', 'D', 'S', 
 #define STATE_VERSION 1u
 #define NAME_FIELD 32
 
-
-static uint64_t double_bits(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static double bits_double(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 /* magic | version u64 | name[32] | k | step | rng[4] | n_state | state[n] | crc32 (u64 slot) */
 static size_t state_bytes(size_t n_state) { return 8 + 8 + NAME_FIELD + 8 + 8 + 32 + 8 + 8 * n_state + 8; }
 
@@ -560,7 +545,7 @@ mtgrad_status mtgrad_aggregator_save(const mtgrad_aggregator *a, void *buf, size
     mtgradi_put_u64(p + o, (uint64_t)a->step), o += 8;
     for (int i = 0; i < 4; i++) mtgradi_put_u64(p + o, a->rng.s[i]), o += 8;
     mtgradi_put_u64(p + o, (uint64_t)a->n_state), o += 8;
-    for (size_t i = 0; i < a->n_state; i++) mtgradi_put_u64(p + o, double_bits(a->state[i])), o += 8;
+    for (size_t i = 0; i < a->n_state; i++) mtgradi_put_u64(p + o, mtgradi_f64_bits(a->state[i])), o += 8;
     mtgradi_put_u64(p + o, mtgradi_crc32(p, o));
     *len = need;
     return MTGRAD_OK;
@@ -596,7 +581,7 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
     if (mtgradi_get_u64(p + o + 8) > (uint64_t)INT64_MAX)
         return mtgradi_fail(a, MTGRAD_E_STATE, "load: negative step count (corrupt state)");
     for (size_t i = 0; i < a->n_state; i++)
-        if (!isfinite(bits_double(mtgradi_get_u64(p + o + 56 + 8 * i))))
+        if (!isfinite(mtgradi_bits_f64(mtgradi_get_u64(p + o + 56 + 8 * i))))
             return mtgradi_fail(a, MTGRAD_E_STATE, "load: state value %zu is not finite", i);
     /* xoshiro256** never leaves the all-zero state: it would draw 0 forever (and rejection
      * sampling would never return); no saved generator can be in it. */
@@ -605,7 +590,7 @@ mtgrad_status mtgrad_aggregator_load(mtgrad_aggregator *a, const void *buf, size
     if (any == 0) return mtgradi_fail(a, MTGRAD_E_STATE, "load: all-zero random generator state (corrupt state)");
     a->step = (int64_t)mtgradi_get_u64(p + o + 8);
     for (int i = 0; i < 4; i++) a->rng.s[i] = mtgradi_get_u64(p + o + 16 + 8 * (size_t)i);
-    for (size_t i = 0; i < a->n_state; i++) a->state[i] = bits_double(mtgradi_get_u64(p + o + 56 + 8 * i));
+    for (size_t i = 0; i < a->n_state; i++) a->state[i] = mtgradi_bits_f64(mtgradi_get_u64(p + o + 56 + 8 * i));
     a->draws_pending = 0;
     return MTGRAD_OK;
 }

@@ -2,6 +2,8 @@
  * one definition, so the formats cannot drift apart. */
 #include "internal.h"
 
+#include <string.h>
+
 /* CRC-32 (IEEE 802.3, reflected, as zlib's crc32), bitwise: states are small. */
 uint32_t mtgradi_crc32(const unsigned char *p, size_t n)
 {
@@ -23,4 +25,18 @@ uint64_t mtgradi_get_u64(const unsigned char *p)
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
     return v;
+}
+
+uint64_t mtgradi_f64_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+double mtgradi_bits_f64(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
 }

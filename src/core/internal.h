@@ -189,6 +189,9 @@ struct mtgrad_aggregator {
 uint32_t mtgradi_crc32(const unsigned char *p, size_t n);
 void mtgradi_put_u64(unsigned char *p, uint64_t v);
 uint64_t mtgradi_get_u64(const unsigned char *p);
+/* A double's bits as a u64 and back (saved states store doubles bit for bit). */
+uint64_t mtgradi_f64_bits(double x);
+double mtgradi_bits_f64(uint64_t u);
 
 /* Write a message to err/errlen (snprintf semantics; err may be NULL) and return s. For code
  * that reports into a caller's buffer rather than an aggregator (the engine). */

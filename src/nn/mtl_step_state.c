@@ -27,20 +27,6 @@ static const unsigned char step_magic[8] = {'M', 'T', 'G', 'R', 'A', 'D', 'S', '
 #define STEP_STATE_VERSION 1u
 #define STEP_HEADER 56 /* magic + 6 u64 */
 
-static uint64_t dbits(double x)
-{
-    uint64_t u;
-    memcpy(&u, &x, sizeof u);
-    return u;
-}
-
-static double bitsd(uint64_t u)
-{
-    double x;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 static int64_t n_subs(const mtgrad_mtl_step *s)
 {
     int64_t n = 0;
@@ -81,11 +67,11 @@ mtgrad_status mtgrad_mtl_step_save(const mtgrad_mtl_step *s, void *buf, size_t *
                         (uint64_t)s->have_w, (uint64_t)s->pending, (uint64_t)n_subs(s)};
     for (int i = 0; i < 6; i++) mtgradi_put_u64(p + 8 + 8 * i, head[i]);
     size_t off = STEP_HEADER;
-    for (int64_t i = 0; i < s->k; i++, off += 8) mtgradi_put_u64(p + off, dbits(s->w[i]));
+    for (int64_t i = 0; i < s->k; i++, off += 8) mtgradi_put_u64(p + off, mtgradi_f64_bits(s->w[i]));
     for (int64_t i = 0; i < s->k; i++, off += 8)
-        mtgradi_put_u64(p + off, dbits(s->prev_L ? s->prev_L[i] : 0.0));
-    mtgradi_put_u64(p + off, dbits(s->prev_dnorm)), off += 8;
-    mtgradi_put_u64(p + off, dbits(s->prev_move)), off += 8;
+        mtgradi_put_u64(p + off, mtgradi_f64_bits(s->prev_L ? s->prev_L[i] : 0.0));
+    mtgradi_put_u64(p + off, mtgradi_f64_bits(s->prev_dnorm)), off += 8;
+    mtgradi_put_u64(p + off, mtgradi_f64_bits(s->prev_move)), off += 8;
     for (int64_t r = 1; s->sub && r < s->k; r++) {
         if (!s->sub[r]) continue;
         size_t l = need - off;
@@ -133,7 +119,7 @@ static mtgrad_status check_header(const mtgrad_mtl_step *s, const unsigned char 
     if (mtgradi_get_u64(p + 32) > 1 || mtgradi_get_u64(p + 40) > 1) return MTGRAD_E_STATE;
     if (mtgradi_crc32(p, len - 8) != mtgradi_get_u64(p + len - 8)) return MTGRAD_E_STATE;
     for (size_t off = STEP_HEADER; off < fixed - 8; off += 8)
-        if (!isfinite(bitsd(mtgradi_get_u64(p + off)))) return MTGRAD_E_STATE;
+        if (!isfinite(mtgradi_bits_f64(mtgradi_get_u64(p + off)))) return MTGRAD_E_STATE;
     /* a step without prev_L saves zeros there; anything else would not save back the same */
     size_t prev = STEP_HEADER + 8 * (size_t)s->k;
     for (int64_t i = 0; !s->prev_L && i < s->k; i++)
@@ -157,11 +143,11 @@ mtgrad_status mtgrad_mtl_step_load(mtgrad_mtl_step *s, const void *buf, size_t l
         s->have_w = (int)mtgradi_get_u64(p + 32);
         s->pending = (int)pending;
         size_t off = STEP_HEADER;
-        for (int64_t i = 0; i < s->k; i++, off += 8) s->w[i] = bitsd(mtgradi_get_u64(p + off));
+        for (int64_t i = 0; i < s->k; i++, off += 8) s->w[i] = mtgradi_bits_f64(mtgradi_get_u64(p + off));
         for (int64_t i = 0; i < s->k; i++, off += 8)
-            if (s->prev_L) s->prev_L[i] = bitsd(mtgradi_get_u64(p + off));
-        s->prev_dnorm = bitsd(mtgradi_get_u64(p + off));
-        s->prev_move = bitsd(mtgradi_get_u64(p + off + 8));
+            if (s->prev_L) s->prev_L[i] = mtgradi_bits_f64(mtgradi_get_u64(p + off));
+        s->prev_dnorm = mtgradi_bits_f64(mtgradi_get_u64(p + off));
+        s->prev_move = mtgradi_bits_f64(mtgradi_get_u64(p + off + 8));
         for (int64_t r = 1; s->sub && r < s->k; r++) {
             mtgrad_aggregator_free(s->sub[r]);
             s->sub[r] = tmp[r];
