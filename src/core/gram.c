@@ -3,10 +3,13 @@
  * mtgradi_gram_ref: one dot product per pair (i <= j), columns in order — the reference.
  *
  * mtgradi_gram / mtgradi_gram_isa: the fast kernel. G is read once, in column blocks that stay in
- * L2 while every pair uses them; pairs are computed in register tiles (4 x 4 rows with AVX-512,
+ * L2 while every pair uses them; pairs are computed in register tiles (5 x 5 rows with AVX-512,
  * 2 x 2 with AVX2), so a tile's partial sums never leave the registers inside a block. While a
- * block is being worked on, the next one is prefetched a line per chunk, so DRAM keeps streaming
- * during the tiles that only re-read L2 (at k = 10 one thread went from ~25 to ~38 GFLOP/s).
+ * block is being worked on, the next one is prefetched a few lines per chunk of work, so
+ * DRAM keeps streaming during the tiles that only re-read L2 (at k = 10 one thread went from ~25
+ * to ~38 GFLOP/s). 5 x 5 tiles rather than 4 x 4: at k = 10 three tiles instead of six, so each
+ * row of a chunk is loaded and converted 2 times instead of 3 (L2-resident: 45 -> 53 GFLOP/s,
+ * k = 40: 44 -> 50; the f64 FMA peak of one core is ~58).
  *
  * The summation order is fixed and depends on (k, d) only — never on the thread count or the
  * ISA — so every thread count and every path gives the same bits:
@@ -94,27 +97,31 @@ static void block_f64(const mtgradi_mat *G, int64_t c0, int64_t n, double *P)
  *
  * A tile is RI rows (x) by RJ rows (y) — or, on the diagonal, the upper triangle of RI rows with
  * themselves. Each pair has one 8-lane accumulator (one zmm). The x rows of a chunk of 8 columns
- * sit in registers; each y row is loaded once per chunk. RI, RJ <= 4: 16 accumulators + 5 rows
- * fit the 32 zmm registers. The last chunk of a block (n not a multiple of 8) is read from
+ * sit in registers; each y row is loaded once per chunk. RI, RJ <= 5: 25 accumulators + 6 rows
+ * = 31 of the 32 zmm registers. The last chunk of a block (n not a multiple of 8) is read from
  * zero-padded copies; adding a +0 product leaves a lane unchanged (a lane sum is never -0). */
 
-#define T512 4
+#define T512 5
 
-/* Software prefetch of the next block, one cache line per chunk of work: the tiles that only
- * re-read the current block from L2 would otherwise leave DRAM idle (the hardware prefetcher
- * follows the streams being read, not the block that comes next). */
+/* Software prefetch of the next block, `per` cache lines per chunk of work (enough to fetch the
+ * whole block before the current one ends): the tiles that only re-read the current block from
+ * L2 would otherwise leave DRAM idle (the hardware prefetcher follows the streams being read, not
+ * the block that comes next). */
 typedef struct pf_cursor {
     const float *base; /* first column of the next block (row 0), or NULL */
     int64_t ld, k, n;  /* its rows and columns */
     int64_t row, off;  /* the next line to fetch */
+    int per;           /* lines per chunk of work */
 } pf_cursor;
 
 static inline void pf_step(pf_cursor *p)
 {
-    if (p->row >= p->k) return;
-    __builtin_prefetch(p->base + p->row * p->ld + p->off, 0, 2);
-    p->off += 16; /* floats per 64-byte line */
-    if (p->off >= p->n) p->off = 0, p->row++;
+    for (int i = 0; i < p->per; i++) {
+        if (p->row >= p->k) return;
+        __builtin_prefetch(p->base + p->row * p->ld + p->off, 0, 2);
+        p->off += 16; /* floats per 64-byte line */
+        if (p->off >= p->n) p->off = 0, p->row++;
+    }
 }
 
 __attribute__((target("avx512f"))) static ALWAYS_INLINE __m512d load8_512(const float *p)
@@ -136,12 +143,12 @@ chunk512(__m512d acc[T512][T512], const float *const *xp, const float *const *yp
          int RI, int RJ, int diag)
 {
     __m512d x[T512];
-#pragma GCC unroll 4
+#pragma GCC unroll 5
     for (int a = 0; a < RI; a++) x[a] = load8_512(xp[a] + c);
-#pragma GCC unroll 4
+#pragma GCC unroll 5
     for (int b = 0; b < RJ; b++) {
         __m512d y = diag ? x[b] : load8_512(yp[b] + c);
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int a = 0; a < RI; a++)
             if (!diag || a <= b) acc[a][b] = _mm512_fmadd_pd(x[a], y, acc[a][b]);
     }
@@ -153,9 +160,9 @@ tile512(const float *const *xr, const float *const *yr, int RI, int RJ, int diag
 {
     pf_cursor pf = *pfc;
     __m512d acc[T512][T512];
-#pragma GCC unroll 4
+#pragma GCC unroll 5
     for (int a = 0; a < T512; a++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int b = 0; b < T512; b++) acc[a][b] = _mm512_setzero_pd();
     int64_t full = n / 8 * 8;
     for (int64_t c = 0; c < full; c += 8) {
@@ -177,9 +184,9 @@ tile512(const float *const *xr, const float *const *yr, int RI, int RJ, int diag
         }
         chunk512(acc, xp, yp, 0, RI, RJ, diag);
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 5
     for (int a = 0; a < RI; a++)
-#pragma GCC unroll 4
+#pragma GCC unroll 5
         for (int b = 0; b < RJ; b++)
             if (!diag || a <= b) sums[a * T512 + b] = reduce8_512(acc[a][b]);
 }
@@ -194,14 +201,16 @@ tile512_dispatch(const float *const *xr, const float *const *yr, int ri, int rj,
         case 1: tile512(xr, xr, 1, 1, 1, n, sums, pf); return;
         case 2: tile512(xr, xr, 2, 2, 1, n, sums, pf); return;
         case 3: tile512(xr, xr, 3, 3, 1, n, sums, pf); return;
-        default: tile512(xr, xr, 4, 4, 1, n, sums, pf); return;
+        case 4: tile512(xr, xr, 4, 4, 1, n, sums, pf); return;
+        default: tile512(xr, xr, 5, 5, 1, n, sums, pf); return;
         }
     }
     switch (rj) { /* off the diagonal the x side is always a full group of 4 */
-    case 1: tile512(xr, yr, 4, 1, 0, n, sums, pf); return;
-    case 2: tile512(xr, yr, 4, 2, 0, n, sums, pf); return;
-    case 3: tile512(xr, yr, 4, 3, 0, n, sums, pf); return;
-    default: tile512(xr, yr, 4, 4, 0, n, sums, pf); return;
+    case 1: tile512(xr, yr, 5, 1, 0, n, sums, pf); return;
+    case 2: tile512(xr, yr, 5, 2, 0, n, sums, pf); return;
+    case 3: tile512(xr, yr, 5, 3, 0, n, sums, pf); return;
+    case 4: tile512(xr, yr, 5, 4, 0, n, sums, pf); return;
+    default: tile512(xr, yr, 5, 5, 0, n, sums, pf); return;
     }
 }
 
@@ -297,12 +306,23 @@ tile256_dispatch(const float *const *xr, const float *const *yr, int ri, int rj,
     }
 }
 
-/* Block [c0, c0+n) of an f32 G with register tiles of t rows (t = 4: AVX-512, 2: AVX2). */
+/* Prefetch rate for a block of n columns followed by next_n: the k rows of the next block have
+ * k·next_n/16 lines, and the tiles of t rows take (#tiles)·n/8 chunk steps; ceil of the ratio. */
+static int pf_lines_per_chunk(int64_t k, int64_t t, int64_t n, int64_t next_n)
+{
+    int64_t groups = (k + t - 1) / t, steps = groups * (groups + 1) / 2 * (n / 8);
+    int64_t lines = k * ((next_n + 15) / 16);
+    int64_t per = steps > 0 ? (lines + steps - 1) / steps : 1;
+    return per < 1 ? 1 : (int)per;
+}
+
+/* Block [c0, c0+n) of an f32 G with register tiles of t rows (t = 5: AVX-512, 2: AVX2). */
 static void block_f32_tiled(const mtgradi_mat *G, int64_t c0, int64_t n, int64_t next_n, double *P,
                             mtgradi_isa isa)
 {
     int64_t k = G->k, t = isa == MTGRADI_ISA_AVX512 ? T512 : T256;
-    pf_cursor pf = {G->f32 + c0 + n, G->ld, next_n > 0 ? k : 0, next_n, 0, 0};
+    pf_cursor pf = {G->f32 + c0 + n, G->ld, next_n > 0 ? k : 0, next_n, 0, 0,
+                    pf_lines_per_chunk(k, t, n, next_n)};
     const float *xr[T512], *yr[T512];
     double sums[T512 * T512];
     for (int64_t i0 = 0; i0 < k; i0 += t) {

@@ -438,11 +438,12 @@ int main(void)
     mtgradi_rng r;
     mtgradi_rng_seed(&r, 42);
     /* odd d (leftover chunks), ld > d, d below one chunk, ranges of unequal block counts, every
-     * tile shape of both SIMD paths (k mod 4 and k mod 2 all occur) */
+     * tile shape of both SIMD paths (k mod 5 and k mod 2 all occur, on and off the diagonal) */
     int64_t shapes[][3] = {{1, 1, 1},         {2, 7, 9},          {3, 100, 100},  {4, 64, 64},
                            {5, 1000, 1003},   {6, 1025, 1030},    {7, 333, 340},  {9, 2049, 2049},
                            {10, 4099, 4099},  {11, 7, 8},         {17, 300, 301}, {40, 2000, 2001},
-                           {2, 70001, 70007}, {3, 100000, 100000}};
+                           {8, 515, 517},     {13, 1111, 1111},   {2, 70001, 70007},
+                           {3, 100000, 100000}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         test_gram(&r, shapes[s][0], shapes[s][1], shapes[s][2]);
         test_combine(&r, shapes[s][0], shapes[s][1], shapes[s][2]);
