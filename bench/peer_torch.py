@@ -7,8 +7,16 @@ G Gᵀ that the bench reports) and times, as median of --reps runs after one war
 
   gram      G @ G.T                                  (torch.mm, float32)
   combine   w @ G                                    (float32)
-  mgda      TorchJD MGDA: Gramian G @ G.T, Frank–Wolfe on it (max_iters 100, epsilon 1e-3),
-            then w @ G
+  mgda      TorchJD MGDA (WeightedAggregator.forward): the finiteness check of G
+            (G.isfinite().all()), the Gramian G @ G.T, Frank–Wolfe on it (max_iters 100,
+            epsilon 1e-3), then w @ G
+  mgda_nochk
+            the same without the finiteness check (on torch 1.13, G.isfinite().all() over a
+            large G costs several passes and fresh k x d temporaries: this row shows the rest)
+  mgda_libmtl
+            LibMTL MGDA (mgda_gn 'none', its default): G divided by its normalizers expanded to
+            k x d, the Gram, the best pair as a start, projected-gradient steps on the simplex with
+            the two-point line search (<= 250, stop at |change|_1 < 1e-5), then the einsum
   pcgrad    LibMTL PCGrad: per task, a clone of g_i projected off every g_j it conflicts with in
             a shuffled order (d-long dot products and axpys, O(k² d)), then the sum
   cagrad    LibMTL CAGrad: GG = G @ G.T to NumPy, scipy.optimize.minimize(SLSQP) of the dual
@@ -25,7 +33,7 @@ python3-scipy for cagrad (skipped without it). Debian's torch uses OpenBLAS when
 is installed (otherwise the reference BLAS: much slower G @ G.T).
 
 usage: bench/peer_torch.py [--bin build/mtgrad] [-k 2,10] [-d 1e6] [-t 1,2] [-r 5]
-                           [--methods mgda,pcgrad,cagrad] [--json]
+                           [--methods mgda,mgda_nochk,mgda_libmtl,pcgrad,cagrad] [--json]
 """
 import argparse
 import json
@@ -85,8 +93,11 @@ def timed(fn, reps):
 
 # ---------------------------------------------------------------- the peers (torch code)
 
-def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3):
-    """TorchJD MGDA (aggregation/_mgda.py): Frank–Wolfe on the Gramian, then w @ G."""
+def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3, check=True):
+    """TorchJD MGDA (aggregation/_mgda.py): its aggregator checks G is finite, then Frank–Wolfe on
+    the Gramian, then w @ G."""
+    if check and not G.isfinite().all():
+        raise ValueError("G is not finite")
     gramian = G @ G.T
     k = gramian.shape[0]
     alpha = torch.ones(k, dtype=gramian.dtype) / k
@@ -107,6 +118,76 @@ def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3):
         if gamma < epsilon:
             break
     return alpha @ G
+
+
+def _pair_min_norm(v11, v12, v22):
+    """min over g in [0, 1] of |g v1 + (1-g) v2|^2 from the three dot products: (gamma, cost),
+    with LibMTL's clamps 0.999 / 0.001 at the ends."""
+    if v12 >= v11:
+        return 0.999, v11
+    if v12 >= v22:
+        return 0.001, v22
+    g = (v22 - v12) / (v11 + v22 - 2 * v12)
+    return g, v22 + g * (v12 - v22)
+
+
+def _simplex_projection(torch, y):
+    """Euclidean projection onto the simplex by the sorted-threshold rule (LibMTL's form)."""
+    m = len(y)
+    ys = torch.sort(y, descending=True)[0]
+    theta = (torch.sum(y) - 1.0) / m
+    acc = 0.0
+    for i in range(m - 1):
+        acc += ys[i]
+        t = (acc - 1) / (i + 1.0)
+        if t > ys[i + 1]:
+            theta = t
+            break
+    return torch.max(y - theta, torch.zeros(m))
+
+
+def _simplex_step(torch, x, g, n):
+    """LibMTL's next point: move x along the centred g to the simplex's boundary, project."""
+    pg = g - torch.sum(g) / n
+    neg, pos = pg < 0, pg > 0
+    t_neg = -1.0 * x[neg] / pg[neg]
+    t_pos = (1.0 - x[pos]) / pg[pos]
+    t = torch.ones(1)
+    if (t_neg > 1e-7).sum() > 0:
+        t = torch.min(t_neg[t_neg > 1e-7])
+    if (t_pos > 1e-7).sum() > 0:
+        t = torch.min(t, torch.min(t_pos[t_pos > 1e-7]))
+    return _simplex_projection(torch, pg * t + x)
+
+
+def mgda_libmtl(torch, G, max_iter=250, stop=1e-5):
+    """LibMTL MGDA (weighting/MGDA.py) with mgda_gn 'none': normalise, Gram, min-norm point, einsum."""
+    k, d = G.shape
+    gn = torch.ones(k)
+    grads = G / gn.unsqueeze(1).repeat(1, d)
+    M = grads.mm(grads.t())
+    best = None
+    for i in range(k):  # the best pair of rows as the start
+        for j in range(i + 1, k):
+            g, cost = _pair_min_norm(M[i, i], M[i, j], M[j, j])
+            if best is None or cost < best[2]:
+                best = (i, j, g, cost)
+    sol = torch.zeros(k)
+    sol[best[0]], sol[best[1]] = best[2], 1 - best[2]
+    if k >= 3:
+        for _ in range(max_iter):
+            nxt = _simplex_step(torch, sol, -1.0 * torch.matmul(M, sol), k)
+            outer = lambda a, b: a.unsqueeze(1).repeat(1, k) * b.unsqueeze(0).repeat(k, 1)
+            v11 = torch.sum(outer(sol, sol) * M)
+            v12 = torch.sum(outer(sol, nxt) * M)
+            v22 = torch.sum(outer(nxt, nxt) * M)
+            g, _ = _pair_min_norm(v11, v12, v22)
+            new = g * sol + (1 - g) * nxt
+            done = torch.sum(torch.abs(new - sol)) < stop
+            if done:
+                break
+            sol = new
+    return torch.einsum("i,i...->...", sol, grads)
 
 
 def pcgrad_libmtl(torch, G, rng):
@@ -175,6 +256,11 @@ def worker(args):
             rng = random.Random(0)
             if "mgda" in args.methods:
                 r["methods"]["mgda"] = 1e3 * timed(lambda: mgda_torchjd(torch, G), args.reps)
+            if "mgda_nochk" in args.methods:
+                r["methods"]["mgda_nochk"] = 1e3 * timed(lambda: mgda_torchjd(torch, G, check=False),
+                                                         args.reps)
+            if "mgda_libmtl" in args.methods:
+                r["methods"]["mgda_libmtl"] = 1e3 * timed(lambda: mgda_libmtl(torch, G), args.reps)
             if "pcgrad" in args.methods:
                 r["methods"]["pcgrad"] = 1e3 * timed(lambda: pcgrad_libmtl(torch, G, rng), args.reps)
             if "cagrad" in args.methods and scipy_minimize is not None:
@@ -182,6 +268,10 @@ def worker(args):
             out.append(r)
             del G, Gn
     json.dump({"torch": torch.__version__, "results": out}, sys.stdout)
+
+
+# peer -> the mtgrad method it is compared with
+MTGRAD_METHOD = {"mgda": "mgda", "mgda_nochk": "mgda", "mgda_libmtl": "mgda", "pcgrad": "pcgrad", "cagrad": "cagrad"}
 
 
 def csv(s, conv):
@@ -195,13 +285,17 @@ def main():
     ap.add_argument("-d", default="1e5,1e6,1e7", help="parameter counts (default 1e5,1e6,1e7)")
     ap.add_argument("-t", "--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("-r", "--reps", type=int, default=5, help="timed repetitions, >= 5 (default 5)")
-    ap.add_argument("--methods", default="mgda,pcgrad,cagrad", help="peers to time (default all three)")
+    ap.add_argument("--methods", default="mgda,mgda_nochk,mgda_libmtl,pcgrad,cagrad",
+                    help="peers to time (default all five)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.reps < 5:
         ap.error("--reps must be at least 5")
     args.methods = [m for m in args.methods.split(",") if m]
+    for m in args.methods:
+        if m not in MTGRAD_METHOD:
+            ap.error("unknown peer %r (known: %s)" % (m, ", ".join(MTGRAD_METHOD)))
     if args.worker:
         args.k, args.d, args.threads = csv(args.k, int), csv(args.d, int), int(args.threads)
         worker(args)
@@ -219,7 +313,7 @@ def main():
             peers[(r["k"], r["d"], t)] = r
     sys.stderr.write("peer_torch: %s bench --json\n" % args.bin)
     bench_cmd = [args.bin, "bench", "--json", "-k", args.k, "-d", args.d, "-t", args.threads,
-                 "-r", str(args.reps), "-m", ",".join(args.methods)]
+                 "-r", str(args.reps), "-m", ",".join(sorted({MTGRAD_METHOD[m] for m in args.methods}))]
     bench = json.loads(subprocess.run(bench_cmd, check=True, stdout=subprocess.PIPE).stdout)
     rows = []
     for b in bench["results"]:
@@ -233,8 +327,9 @@ def main():
             return 1
         items = [("gram", p["gram_ms"], b["gram_ms"]), ("combine", p["combine_ms"], b["combine_ms"])]
         for m in args.methods:
-            if m in p["methods"] and m in b["methods"]:
-                items.append((m, p["methods"][m], b["methods"][m]["e2e_ms"]))
+            ours = MTGRAD_METHOD[m]
+            if m in p["methods"] and ours in b["methods"]:
+                items.append((m, p["methods"][m], b["methods"][ours]["e2e_ms"]))
         for what, tms, mms in items:
             rows.append({"k": key[0], "d": key[1], "threads": key[2], "what": what, "torch_ms": tms,
                          "mtgrad_ms": mms, "ratio": tms / mms if mms else None,
@@ -246,10 +341,10 @@ def main():
         return 0
     print("torch %s vs mtgrad %s; ratio = torch time / mtgrad time (same matrix, same threads)"
           % (torch_version, bench["version"]))
-    print("%4s %8s %3s  %-8s %11s %11s %8s %9s %9s" % ("k", "d", "thr", "what", "torch_ms", "mtgrad_ms",
+    print("%4s %8s %3s  %-11s %11s %11s %8s %9s %9s" % ("k", "d", "thr", "what", "torch_ms", "mtgrad_ms",
                                                      "ratio", "torch_xfl", "mtgrad_xfl"))
     for r in rows:
-        print("%4d %8.0e %3d  %-8s %11.3f %11.3f %7.1fx %9.1f %9.2f" % (
+        print("%4d %8.0e %3d  %-11s %11.3f %11.3f %7.1fx %9.1f %9.2f" % (
             r["k"], r["d"], r["threads"], r["what"], r["torch_ms"], r["mtgrad_ms"], r["ratio"],
             r["torch_xfloor"], r["mtgrad_xfloor"]))
     return 0
