@@ -15,8 +15,8 @@
  * Pareto-stationary point): then w = 1/k (the reference's starting point) and
  * MTGRAD_E_NOPROGRESS is returned. Permutation-equivariant (unique root). No state.
  *
- * Outputs: w (k), d = Gᵀw (clipped if max_norm > 0). Cost: O(k²d) Gram, O(k³) per Newton step,
- * O(kd) combine.
+ * Outputs: w (k), d = Gᵀw (clipped if max_norm > 0). Cost: O(k²d) Gram, O(k³) per Newton step
+ * (O(kr²) by Woodbury when M has exact rank r <= k/4, k >= 16: nnls.c), O(kd) combine.
  * See Ban & Ji, "Fair Resource Allocation in Multi-Task Learning", ICML 2024; reference code
  * OptMN-Lab/fairgrad methods/weight_methods.py (FairGrad); LibMTL LibMTL/weighting/FairGrad.py.
  */

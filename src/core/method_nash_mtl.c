@@ -17,7 +17,8 @@
  * No positive root exists when 0 is in the convex hull of the g_i (a zero row, opposite rows,
  * k > d cases, a Pareto-stationary point): then the previous α is reused, as the reference does
  * when its solver fails, and MTGRAD_E_NOPROGRESS is returned (outputs finite, state unchanged).
- * Cost: O(k²d) Gram, O(k³) per Newton step (typically 5–30 steps), O(kd) combine.
+ * Cost: O(k²d) Gram, O(k³) per Newton step (typically 5–30 steps), O(kd) combine; when M has
+ * exact rank r <= k/4 (k >= 16, k > d) each step is O(kr²) by Woodbury on M = LLᵀ (nnls.c).
  * See Navon et al., "Multi-Task Learning as a Bargaining Game", ICML 2022; reference code
  * AvivNavon/nash-mtl methods/weight_methods.py (NashMTL); LibMTL LibMTL/weighting/Nash_MTL.py.
  */

@@ -224,9 +224,92 @@ int mtgradi_cone_project_lowrank(const double *A, int64_t k, int64_t r, double r
     return -2;
 }
 
-/* ------------------------------------------------------------------ M w = w^(-p) */
+/* ------------------------------------------------------------------ M w = w^(-p)
+ *
+ * Each Newton step solves (D + M) s = −g with D = diag(p w^(−p−1)) > 0. Dense, that is one k x k
+ * Cholesky per step: O(k³), ~0.2 s at k = 1000, and at k > d (no positive root) the iterates run
+ * ~25 steps out along a null direction before the growth test stops them. When M is a Gram
+ * matrix of rank r << k and its pivoted Cholesky factor M = LLᵀ (L: k x r) is exact to rounding
+ * (mtgradi_lowrank_factor: the same test as the eigensolver's low-rank path), the step comes from
+ * Woodbury instead,
+ *     s = D⁻¹b − D⁻¹L C⁻¹ LᵀD⁻¹b,   C = I_r + LᵀD⁻¹L   (SPD, >= I),   b = −g,
+ * and Mw = L(Lᵀw), wᵀMw = |Lᵀw|²: O(kr²) per step. The start point and the final verdict
+ * (rel_residual) use M itself on both paths, so both accept exactly the same roots. Small k and
+ * full-rank M keep the dense path (and its bits); mtgradi_bargain_solve_ref always takes it.
+ */
 
+/* The operator of one solve: M (L == NULL) or its exact factor L (k x r, row-major, stride r).
+ * t, c: r doubles of scratch each; C: r x r. */
+typedef struct {
+    const double *M, *L;
+    int64_t k, r;
+    double *t, *c, *C;
+} bargain_op;
+
+/* H (k x k) for the dense path; on the low-rank path the same storage holds L (k x k while it is
+ * factored, then k x r) followed by C and the two r-vectors (r <= k/4: they fit). g, s, trial,
+ * wstart, dd: k each (s and trial double as the factor's 2k of scratch before the loop). */
 size_t mtgradi_bargain_work_size(int64_t k) { return (size_t)(k * k + 5 * k); }
+
+/* t = Lᵀw (rows in order: a fixed summation order) */
+static void lowrank_apply_t(const bargain_op *op, const double *w)
+{
+    for (int64_t a = 0; a < op->r; a++) op->t[a] = 0;
+    for (int64_t i = 0; i < op->k; i++)
+        for (int64_t a = 0; a < op->r; a++) op->t[a] += op->L[i * op->r + a] * w[i];
+}
+
+static void op_matvec(const bargain_op *op, const double *w, double *y)
+{
+    if (!op->L) {
+        mtgradi_matvec(op->M, op->k, w, y);
+        return;
+    }
+    lowrank_apply_t(op, w);
+    for (int64_t i = 0; i < op->k; i++) y[i] = mtgradi_dot(op->L + i * op->r, op->t, op->r);
+}
+
+static double op_quad(const bargain_op *op, const double *w)
+{
+    if (!op->L) return mtgradi_quad(op->M, op->k, w);
+    lowrank_apply_t(op, w);
+    return mtgradi_dot(op->t, op->t, op->r);
+}
+
+int mtgradi_woodbury_solve(const double *L, int64_t k, int64_t r, const double *dd, double *b,
+                           double *C, double *c)
+{
+    for (int64_t a = 0; a < r * r; a++) C[a] = 0;
+    for (int64_t a = 0; a < r; a++) C[a * r + a] = 1, c[a] = 0;
+    for (int64_t i = 0; i < k; i++) {
+        const double *li = L + i * r;
+        if (!(dd[i] > 0) || !isfinite(dd[i])) return -1; /* D underflowed or overflowed */
+        double inv = 1 / dd[i];
+        for (int64_t a = 0; a < r; a++) {
+            c[a] += li[a] * (b[i] * inv);
+            for (int64_t q = 0; q <= a; q++) C[a * r + q] += li[a] * li[q] * inv;
+        }
+    }
+    if (mtgradi_cholesky(C, r) != 0) return -1; /* reads the lower triangle only */
+    mtgradi_cholesky_solve(C, r, c);
+    for (int64_t i = 0; i < k; i++) b[i] = (b[i] - mtgradi_dot(L + i * r, c, r)) / dd[i];
+    return 0;
+}
+
+/* s <- (D + M)⁻¹ s, D = diag(dd). H: k x k scratch (dense path). Returns -1 if the system is not
+ * numerically positive definite. */
+static int op_newton_solve(const bargain_op *op, const double *dd, double *s, double *H)
+{
+    int64_t k = op->k;
+    if (op->L) return mtgradi_woodbury_solve(op->L, k, op->r, dd, s, op->C, op->c);
+    for (int64_t i = 0; i < k; i++) {
+        for (int64_t j = 0; j < k; j++) H[i * k + j] = op->M[i * k + j];
+        H[i * k + i] += dd[i];
+    }
+    if (mtgradi_cholesky(H, k) != 0) return -1;
+    mtgradi_cholesky_solve(H, k, s);
+    return 0;
+}
 
 /* φ with φ'(t) = t^(−p) */
 static double phi(double t, double p)
@@ -234,10 +317,10 @@ static double phi(double t, double p)
     return p == 1 ? log(t) : pow(t, 1 - p) / (1 - p);
 }
 
-static double objective(const double *M, int64_t k, double p, const double *w)
+static double objective(const bargain_op *op, double p, const double *w)
 {
-    double s = 0.5 * mtgradi_quad(M, k, w);
-    for (int64_t i = 0; i < k; i++) s -= phi(w[i], p);
+    double s = 0.5 * op_quad(op, w);
+    for (int64_t i = 0; i < op->k; i++) s -= phi(w[i], p);
     return s;
 }
 
@@ -277,8 +360,10 @@ static int all_positive(const double *v, int64_t k)
 }
 
 /* Starting point: the better of diag(M)^(-1/2) and w0 (each ray-scaled). Returns -1 if none. */
-static int start_point(const double *M, int64_t k, double p, const double *w0, double *w, double *u)
+static int start_point(const bargain_op *op, double p, const double *w0, double *w, double *u)
 {
+    const double *M = op->M;
+    int64_t k = op->k;
     for (int64_t i = 0; i < k; i++) {
         if (!(M[i * k + i] > 0)) return -1; /* a zero row: e_i is a null direction */
         w[i] = 1 / sqrt(M[i * k + i]);
@@ -286,34 +371,51 @@ static int start_point(const double *M, int64_t k, double p, const double *w0, d
     if (ray_scale(M, k, p, w) != 0) return -1; /* the unit gradients sum to zero */
     if (w0 && all_positive(w0, k)) {
         for (int64_t i = 0; i < k; i++) u[i] = w0[i];
-        if (ray_scale(M, k, p, u) == 0 && objective(M, k, p, u) < objective(M, k, p, w))
+        if (ray_scale(M, k, p, u) == 0 && objective(op, p, u) < objective(op, p, w))
             for (int64_t i = 0; i < k; i++) w[i] = u[i];
     }
     return 0;
 }
 
-mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double p, const double *w0,
-                                             double *w, double *work, int *iters)
+/* The rank r of the exact factor M = LLᵀ the solver uses (L written to the first k*r doubles of
+ * L, stride r), or 0 for the dense path: k < 16, r > k/4 (Woodbury no longer pays), or M not
+ * of low rank to rounding. scratch: 2k doubles. */
+static int64_t bargain_lowrank(const double *M, int64_t k, double *L, double *scratch)
 {
+    if (k < 16) return 0;
+    int64_t r = mtgradi_lowrank_factor(M, k, L, scratch);
+    if (r < 1 || r > k / 4) return 0;
+    for (int64_t i = 0; i < k; i++) /* compact to stride r (forward: i*r + c <= i*k + c) */
+        for (int64_t c = 0; c < r; c++) L[i * r + c] = L[i * k + c];
+    return r;
+}
+
+int64_t mtgradi_bargain_rank(const double *M, int64_t k, double *work)
+{
+    return bargain_lowrank(M, k, work, work + k * k + k);
+}
+
+/* The damped Newton iteration from w (a start point) on op. */
+static mtgradi_bargain_result newton(const bargain_op *op, double p, double *w, double *work,
+                                     int *iters)
+{
+    int64_t k = op->k;
     double *H = work, *g = H + k * k, *s = g + k, *trial = s + k, *wstart = trial + k;
-    if (iters) *iters = 0;
-    if (start_point(M, k, p, w0, w, trial) != 0) return MTGRADI_BARGAIN_NO_ROOT;
+    double *dd = wstart + k;
     for (int64_t i = 0; i < k; i++) wstart[i] = w[i];
     int converged = 0, it;
     for (it = 0; it < 200 && !converged; it++) {
         /* gradient Mw − w^(−p), Hessian M + diag(p w^(−p−1)), Newton step s = −H⁻¹g */
         double fscale = 0;
-        mtgradi_matvec(M, k, w, g);
+        op_matvec(op, w, g);
         for (int64_t i = 0; i < k; i++) {
             double r = pow(w[i], -p);
             g[i] -= r;
             s[i] = -g[i];
             fscale += r * w[i];
-            for (int64_t j = 0; j < k; j++) H[i * k + j] = M[i * k + j];
-            H[i * k + i] += p * r / w[i];
+            dd[i] = p * r / w[i];
         }
-        if (mtgradi_cholesky(H, k) != 0) break;
-        mtgradi_cholesky_solve(H, k, s);
+        if (op_newton_solve(op, dd, s, H) != 0) break;
         double dec2 = -mtgradi_dot(g, s, k); /* Newton decrement²: ≈ 2(F − F*) */
         if (!(dec2 >= 0) || !isfinite(dec2)) break;
         /* relative to Σ w_i^(1−p) (the natural size of F's terms); rounding floor ~1e-32 */
@@ -323,12 +425,12 @@ mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double 
         double t = 1;
         for (int64_t i = 0; i < k; i++)
             if (s[i] < 0) t = fmin(t, 0.99 * w[i] / -s[i]); /* stay positive */
-        double f0 = full ? 0 : objective(M, k, p, w);
+        double f0 = full ? 0 : objective(op, p, w);
         int accepted = 0;
         for (int bt = 0; bt < 60; bt++, t *= 0.5) {
             for (int64_t i = 0; i < k; i++) trial[i] = w[i] + t * s[i];
             if (!all_positive(trial, k)) continue;
-            if (full || objective(M, k, p, trial) <= f0 - 0.25 * t * dec2) {
+            if (full || objective(op, p, trial) <= f0 - 0.25 * t * dec2) {
                 accepted = 1;
                 break;
             }
@@ -344,13 +446,42 @@ mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double 
     }
     if (iters) *iters = it;
     int nonpos, grown = 0;
-    double res = rel_residual(M, k, p, w, &nonpos);
+    double res = rel_residual(op->M, k, p, w, &nonpos);
     if (all_positive(w, k) && !nonpos && res <= 1e-8) return MTGRADI_BARGAIN_OK;
     /* a rounding-level "root" far out along an (almost) null direction of M, or one with
      * <g_i, d> <= 0, means there is no positive root */
     for (int64_t i = 0; i < k; i++)
         if (w[i] > 1e6 * wstart[i]) grown = 1;
     return nonpos || grown ? MTGRADI_BARGAIN_NO_ROOT : MTGRADI_BARGAIN_STALLED;
+}
+
+/* lowrank = 0: always the dense path (the reference). */
+static mtgradi_bargain_result bargain_run(const double *M, int64_t k, double p, const double *w0,
+                                          double *w, double *work, int *iters, int lowrank)
+{
+    bargain_op op = {M, NULL, k, 0, NULL, NULL, NULL};
+    double *g = work + k * k, *s = g + k, *trial = s + k;
+    if (iters) *iters = 0;
+    if (start_point(&op, p, w0, w, trial) != 0) return MTGRADI_BARGAIN_NO_ROOT;
+    int64_t r = lowrank ? bargain_lowrank(M, k, work, s) : 0; /* s, trial: 2k of scratch */
+    if (r > 0) {
+        op.L = work, op.r = r;
+        op.C = work + k * r, op.t = op.C + r * r, op.c = op.t + r;
+    }
+    return newton(&op, p, w, work, iters);
+}
+
+mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double p, const double *w0,
+                                             double *w, double *work, int *iters)
+{
+    return bargain_run(M, k, p, w0, w, work, iters, 1);
+}
+
+mtgradi_bargain_result mtgradi_bargain_solve_ref(const double *M, int64_t k, double p,
+                                                 const double *w0, double *w, double *work,
+                                                 int *iters)
+{
+    return bargain_run(M, k, p, w0, w, work, iters, 0);
 }
 
 const mtgrad_param_desc mtgradi_cone_params[MTGRADI_CONE_N_PARAMS] = {

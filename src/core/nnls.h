@@ -16,7 +16,9 @@
  *
  * Lawson–Hanson keeps one Cholesky factor of Q_PP up to date as indices enter and leave P
  * (O(k²) per change; mtgradi_nnls_gram_ref refactors from scratch, the reference); Newton costs
- * O(k³) per iteration. k ≤ a few hundred in practice.
+ * O(k³) per iteration, or O(kr²) when M is exactly (to rounding) of rank r <= k/4, k >= 16
+ * (Woodbury on the pivoted Cholesky factor M = LLᵀ; mtgradi_bargain_solve_ref is the dense
+ * reference). k ≤ a few hundred in practice, k = 1000 at d = 8 in the edge tests.
  */
 #ifndef MTGRAD_NNLS_H
 #define MTGRAD_NNLS_H
@@ -65,12 +67,29 @@ typedef enum {
     MTGRADI_BARGAIN_STALLED = 2     /* cap or line search failed before the residual was met */
 } mtgradi_bargain_result;
 
+/* Doubles of workspace for mtgradi_bargain_solve (both paths). */
 size_t mtgradi_bargain_work_size(int64_t k);
 /* M: k x k Gram matrix; p > 0; w0: an optional positive starting direction (NULL: none). The
  * solver starts from the better (lower F) of w0 and diag(M)^(-1/2), each scaled optimally along
  * its ray. w: k outputs (the final iterate; meaningful only for MTGRADI_BARGAIN_OK).
- * *iters (may be NULL) receives the Newton iteration count. */
+ * *iters (may be NULL) receives the Newton iteration count. Each Newton system goes through the
+ * low-rank factor when mtgradi_bargain_rank(M) > 0, else through a dense Cholesky. */
 mtgradi_bargain_result mtgradi_bargain_solve(const double *M, int64_t k, double p, const double *w0,
                                              double *w, double *work, int *iters);
+/* The reference: the same iteration with a dense k x k Cholesky for every Newton system. The
+ * same arguments; agrees with mtgradi_bargain_solve bit for bit when mtgradi_bargain_rank is 0,
+ * to rounding (and with the same result) otherwise. */
+mtgradi_bargain_result mtgradi_bargain_solve_ref(const double *M, int64_t k, double p,
+                                                 const double *w0, double *w, double *work,
+                                                 int *iters);
+/* Solve (D + LLᵀ) x = b in place (b <- x) by Woodbury, D = diag(dd) > 0, L: k x r row-major:
+ * x = D⁻¹(b − L C⁻¹ LᵀD⁻¹b), C = I_r + LᵀD⁻¹L. C: r*r, c: r doubles of scratch. O(kr²).
+ * Returns 0, or -1 (b unchanged) if some dd_i is not finite and > 0 or C is not
+ * numerically positive definite. The Newton systems of the low-rank path. */
+int mtgradi_woodbury_solve(const double *L, int64_t k, int64_t r, const double *dd, double *b,
+                           double *C, double *c);
+/* The rank r of the factor mtgradi_bargain_solve would use for M (0: the dense path). work:
+ * mtgradi_bargain_work_size(k) doubles, overwritten. */
+int64_t mtgradi_bargain_rank(const double *M, int64_t k, double *work);
 
 #endif /* MTGRAD_NNLS_H */
