@@ -279,6 +279,18 @@ mtgrad_status mtgradi_task_orders_take(mtgrad_aggregator *a, const double **draw
 const double *mtgradi_task_order(mtgrad_aggregator *a, const double *draws, int random, int64_t i,
                                  double *buf);
 
+/* GradDrop's kernel (method_graddrop.c): out_j = the masked column sums of G, with the uniforms
+ * U (d values) or, U NULL, d draws from rng in column order. work: mtgradi_graddrop_work_size(k)
+ * doubles (used by _ref). Returns -1, or i·d + j of the first non-finite G_ij (row-major within
+ * the first bad block of 256 columns); after a failure out and rng are unspecified. _ref is the
+ * plain per-column reference; _fast (isa: an mtgradi_isa of vec.h, clamped to the CPU) gives the
+ * same bits, draws and failures. */
+size_t mtgradi_graddrop_work_size(int64_t k);
+int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng *rng, double leak,
+                             const mtgradi_out *out, double *work);
+int64_t mtgradi_graddrop_fast(const mtgradi_mat *G, const double *U, mtgradi_rng *rng,
+                              double leak, const mtgradi_out *out, double *work, int isa);
+
 /* torch.nn.utils.clip_grad_norm_ coefficient: min(1, max_norm / (norm + 1e-6)); 1 if max_norm<=0. */
 double mtgradi_clip_coef(double max_norm, double norm);
 
