@@ -29,6 +29,25 @@ typedef struct mtgradi_rng {
 } mtgradi_rng;
 
 void mtgradi_rng_seed(mtgradi_rng *r, uint64_t seed);
+/* One step of the generator, inline for the per-element loops that draw in their inner loop
+ * (GradDrop: a call per draw cost more than the rest of a column); mtgradi_rng_next is this. */
+static inline uint64_t mtgradi_rng_step(mtgradi_rng *r)
+{
+    uint64_t *s = r->s, x = s[1] * 5;
+    uint64_t result = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
+/* [0, 1) from one step: the top 53 bits; mtgradi_rng_uniform is this. */
+static inline double mtgradi_rng_step_uniform(mtgradi_rng *r)
+{
+    return (double)(mtgradi_rng_step(r) >> 11) * 0x1.0p-53;
+}
 uint64_t mtgradi_rng_next(mtgradi_rng *r);
 double mtgradi_rng_uniform(mtgradi_rng *r);            /* [0, 1), 53 bits */
 double mtgradi_rng_normal(mtgradi_rng *r);             /* N(0,1), Box–Muller, one per call */

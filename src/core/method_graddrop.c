@@ -121,23 +121,6 @@ int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng 
     for (int l = 0; l < PF_LINES(T, N); l++)                                                       \
         __builtin_prefetch((x) + 256 + l * 64 / (int)sizeof(T), 0, 0);
 
-/* mtgradi_rng_uniform, inlined: the call into rng.c cost more than the rest of a column
- * (the unit test checks that both give the same stream). */
-INLINE double uniform_inline(mtgradi_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t x = s[1] * 5;
-    uint64_t result = ((x << 7) | (x >> 57)) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = (s[3] << 45) | (s[3] >> 19);
-    return (double)(result >> 11) * 0x1.0p-53;
-}
-
 /* Chunk bodies for T = float or double and N = W or 1 (the last d mod W columns): d_c into
  * res[0..N), z[c] += sa_c·0 (NaN when sa_c is not finite). u: N uniforms. */
 #define CHUNK_LEAK0(T, N)                                                                          \
@@ -194,7 +177,7 @@ INLINE double uniform_inline(mtgradi_rng *r)
  * generator's integer work runs between the vector instructions instead of before them. */
 #define DRAW(N)                                                                                    \
     if (!U)                                                                                        \
-        for (int64_t c1 = (i + 1) * (N) / k; nd < c1; nd++) ub[nd] = uniform_inline(rng);
+        for (int64_t c1 = (i + 1) * (N) / k; nd < c1; nd++) ub[nd] = mtgradi_rng_step_uniform(rng);
 
 #define CHUNK_FN(NAME, BODY, T, N)                                                                 \
     INLINE void NAME(const T *g, int64_t ld, int64_t k, const double *U, mtgradi_rng *rng,         \

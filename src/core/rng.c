@@ -18,26 +18,9 @@ void mtgradi_rng_seed(mtgradi_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t mtgradi_rng_next(mtgradi_rng *r) { return mtgradi_rng_step(r); }
 
-uint64_t mtgradi_rng_next(mtgradi_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-double mtgradi_rng_uniform(mtgradi_rng *r)
-{
-    return (double)(mtgradi_rng_next(r) >> 11) * 0x1.0p-53;
-}
+double mtgradi_rng_uniform(mtgradi_rng *r) { return mtgradi_rng_step_uniform(r); }
 
 double mtgradi_rng_normal(mtgradi_rng *r)
 {
