@@ -257,11 +257,12 @@ static uint64_t stream_read(const uint64_t *buf, size_t n, int t, int streams, i
     return total;
 }
 
+static double probe_bytes(int streams);
+
 /* Median GB/s of reps reads with t threads and the given number of streams. */
 static double read_rate(const uint64_t *buf, int t, int streams, int reps)
 {
     size_t n = BW_BYTES / sizeof(uint64_t);
-    size_t bytes = n / (size_t)streams / STRIPE * STRIPE * (size_t)streams * sizeof(uint64_t);
     int simd = have_avx2();
     double *times = xmalloc((size_t)reps * sizeof *times);
     uint64_t sink = stream_read(buf, n, t, streams, simd); /* warm-up */
@@ -273,18 +274,49 @@ static double read_rate(const uint64_t *buf, int t, int streams, int reps)
     double med = mtgrad_tool_median(times, reps);
     if (sink == 42) fputc(' ', stderr); /* keep the sum alive */
     free(times);
-    return (double)bytes / med / 1e9;
+    return probe_bytes(streams) / med / 1e9;
 }
 
-/* Read bandwidth in GB/s with t threads: the faster of one stream and STREAMS streams. */
-static double read_bandwidth(int t, int reps)
+/* The read probe: the 512 MiB buffer kept for the whole run, so that the bandwidth floor can also
+ * be re-measured between the timed calls (the machines are shared: their memory bandwidth drifts
+ * by up to 2x within a minute, and a floor measured once at the start made xfloor drift with it). */
+typedef struct read_probe {
+    uint64_t *buf;
+    int streams[MAX_LIST]; /* per thread count of the run: the faster pattern, 1 or STREAMS */
+} read_probe;
+
+static void probe_init(read_probe *p)
 {
     size_t n = BW_BYTES / sizeof(uint64_t);
-    uint64_t *buf = xmalloc(BW_BYTES);
-    for (size_t i = 0; i < n; i++) buf[i] = i * 0x9e3779b97f4a7c15ULL; /* touch every page */
-    double one = read_rate(buf, t, 1, reps), many = read_rate(buf, t, STREAMS, reps);
-    free(buf);
+    p->buf = xmalloc(BW_BYTES);
+    for (size_t i = 0; i < n; i++) p->buf[i] = i * 0x9e3779b97f4a7c15ULL; /* touch every page */
+}
+
+/* Read bandwidth in GB/s with t threads: the faster of one stream and STREAMS streams (which one
+ * is kept in *streams). */
+static double read_bandwidth(const read_probe *p, int t, int reps, int *streams)
+{
+    double one = read_rate(p->buf, t, 1, reps), many = read_rate(p->buf, t, STREAMS, reps);
+    *streams = one > many ? 1 : STREAMS;
     return one > many ? one : many;
+}
+
+/* One timed read of the probe buffer with t threads in its best pattern: seconds. */
+static double probe_read_once(const read_probe *p, int t, int streams)
+{
+    size_t n = BW_BYTES / sizeof(uint64_t);
+    double t0 = mtgrad_tool_now();
+    uint64_t sink = stream_read(p->buf, n, t, streams, have_avx2());
+    double dt = mtgrad_tool_now() - t0;
+    if (sink == 42) fputc(' ', stderr); /* keep the sum alive */
+    return dt;
+}
+
+/* Bytes one probe read covers (a whole number of stripes per stream). */
+static double probe_bytes(int streams)
+{
+    size_t n = BW_BYTES / sizeof(uint64_t);
+    return (double)(n / (size_t)streams / STRIPE * STRIPE * (size_t)streams * sizeof(uint64_t));
 }
 
 #ifdef BENCH_HAVE_CBLAS
@@ -383,6 +415,7 @@ static void fill_G(float *G, int64_t k, int64_t d, uint64_t seed)
 typedef struct method_result {
     const char *name;
     double e2e_ms, gram_ms, solve_us, combine_ms;
+    double bw_floor_ms; /* from the probe reads interleaved with this method's calls; NaN if none */
     mtgrad_status status;
 } method_result;
 
@@ -391,15 +424,18 @@ typedef struct config_result {
     int threads;
     double floor_ms, bw_floor_ms, compute_floor_ms, gram_ms, combine_ms, ssyrk_ms;
     double trace; /* trace of G Gᵀ: lets a peer script check it timed the same matrix */
-    int n_methods;
+    int n_methods, interleaved; /* interleaved: per-method floors from probe reads between calls */
     method_result *m;
 } config_result;
 
-/* Time one method end to end: warm-up + reps calls; medians of wall time and phases. */
+/* Time one method end to end: warm-up + reps calls; medians of wall time and phases. With a
+ * probe, one read of the probe buffer precedes every call, and the method's bandwidth floor is
+ * 4kd bytes at the median rate of those reads: the floor of the same moments as the calls. */
 static method_result time_method(const mtgrad_method *me, const float *G, int64_t k, int64_t d,
-                                 int t, int reps, float *dir, double *losses)
+                                 int t, int reps, float *dir, double *losses,
+                                 const read_probe *probe, int streams)
 {
-    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, MTGRAD_OK};
+    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, NAN, MTGRAD_OK};
     char params[32], err[256];
     snprintf(params, sizeof params, "threads=%d", t);
     mtgrad_aggregator *a = NULL;
@@ -410,8 +446,10 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
     }
     unsigned flags = mtgrad_method_flags(me);
     double *e2e = xmalloc((size_t)reps * sizeof *e2e), *ph[3];
+    double *reads = xmalloc((size_t)reps * sizeof *reads);
     for (int i = 0; i < 3; i++) ph[i] = xmalloc((size_t)reps * sizeof *ph[i]);
     for (int rep = -1; rep < reps; rep++) {
+        double read_s = probe ? probe_read_once(probe, t, streams) : NAN;
         double t0 = mtgrad_tool_now();
         r.status = mtgrad_aggregate_f32(a, G, k, d, d,
                                         (flags & MTGRAD_NEEDS_LOSSES) ? losses : NULL, dir, NULL);
@@ -427,8 +465,12 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
         double tm[3];
         mtgrad_aggregator_times(a, tm);
         e2e[rep] = t1 - t0;
+        reads[rep] = read_s;
         for (int i = 0; i < 3; i++) ph[i][rep] = tm[i];
         if (rep == reps - 1) {
+            if (probe)
+                r.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d /
+                                (probe_bytes(streams) / mtgrad_tool_median(reads, reps));
             r.e2e_ms = 1e3 * mtgrad_tool_median(e2e, reps);
             r.gram_ms = 1e3 * mtgrad_tool_median(ph[0], reps);
             r.solve_us = 1e6 * mtgrad_tool_median(ph[1], reps);
@@ -437,14 +479,27 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
     }
     mtgrad_aggregator_free(a);
     free(e2e);
+    free(reads);
     for (int i = 0; i < 3; i++) free(ph[i]);
     return r;
 }
 
-static config_result run_config(const bench_opts *o, const float *G, int64_t k, int64_t d, int t,
-                                double bw, double peak)
+/* G at least this large (bytes) is not cache-resident: its floors are measured between the calls
+ * (a probe read evicts the caches, which would slow a G that fits in them). */
+#define INTERLEAVE_BYTES (BW_BYTES / 8)
+
+/* A method's floor: its own bandwidth floor (or the configuration's), or the compute floor. */
+static double method_floor(const config_result *c, const method_result *m)
 {
-    config_result c = {k, d, t, 0, 0, 0, NAN, NAN, NAN, NAN, 0, NULL};
+    return fmax(m->bw_floor_ms, c->compute_floor_ms);
+}
+
+static config_result run_config(const bench_opts *o, const float *G, int64_t k, int64_t d, int t,
+                                double bw, double peak, const read_probe *probe, int streams)
+{
+    config_result c = {k, d, t, 0, 0, 0, NAN, NAN, NAN, NAN, 0, 0, NULL};
+    c.interleaved = 4.0 * (double)k * (double)d >= (double)INTERLEAVE_BYTES;
+    const read_probe *pr = c.interleaved ? probe : NULL;
     c.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d / (bw * 1e9);
     c.compute_floor_ms =
         peak > 0 ? 1e3 * (double)k * (double)(k + 1) * (double)d / (peak * 1e9) : 0;
@@ -455,9 +510,13 @@ static config_result run_config(const bench_opts *o, const float *G, int64_t k, 
     c.m = xmalloc(mtgrad_method_count() * sizeof *c.m);
     /* the kernels: mgda's Gram and combine phases (no clipping pass in its combine) */
     method_result base =
-        time_method(mtgrad_method_by_name("mgda"), G, k, d, t, o->reps, dir, losses);
+        time_method(mtgrad_method_by_name("mgda"), G, k, d, t, o->reps, dir, losses, pr, streams);
     c.gram_ms = base.gram_ms;
     c.combine_ms = base.combine_ms;
+    if (c.interleaved) {
+        c.bw_floor_ms = base.bw_floor_ms;
+        c.floor_ms = fmax(c.bw_floor_ms, c.compute_floor_ms);
+    }
 #ifdef BENCH_HAVE_CBLAS
     if (o->blas && k * d <= INT32_MAX && d <= INT32_MAX)
         c.ssyrk_ms = 1e3 * time_ssyrk(G, k, d, t, o->reps);
@@ -466,7 +525,9 @@ static config_result run_config(const bench_opts *o, const float *G, int64_t k, 
         for (size_t i = 0; i < mtgrad_method_count(); i++) {
             const mtgrad_method *me = mtgrad_method_at(i);
             if (!method_selected(o, mtgrad_method_name(me))) continue;
-            c.m[c.n_methods++] = time_method(me, G, k, d, t, o->reps, dir, losses);
+            method_result r = time_method(me, G, k, d, t, o->reps, dir, losses, pr, streams);
+            if (!c.interleaved) r.bw_floor_ms = c.bw_floor_ms;
+            c.m[c.n_methods++] = r;
         }
     free(dir);
     free(losses);
@@ -502,7 +563,9 @@ static void print_table(const config_result *cs, int n, const double *bw, const 
     for (int i = 0; i < o->nt; i++) printf(" %dt %.1f", o->threads[i], speak[i]);
     printf("]\n");
     printf("floor = max(4kd bytes / bandwidth, k(k+1)d flops / f64 peak) at the same thread "
-           "count\n\n");
+           "count;\nwhere 4kd >= %zu MiB the bandwidth is re-measured by a %zu MiB read before "
+           "every timed call\n(each row against the reads between its own calls)\n\n",
+           (size_t)INTERLEAVE_BYTES >> 20, BW_BYTES >> 20);
     printf("%4s %8s %3s  %-14s %10s %9s %7s %7s %9s\n", "k", "d", "thr", "what", "solve_us", "ms",
            "GB/s", "xfloor", "xOpenBLAS");
     for (int i = 0; i < n; i++) {
@@ -516,7 +579,7 @@ static void print_table(const config_result *cs, int n, const double *bw, const 
         print_row(c, "combine", NAN, c->combine_ms, c->bw_floor_ms, NAN, "(xfloor: bandwidth)");
         for (int j = 0; j < c->n_methods; j++) {
             const method_result *m = &c->m[j];
-            print_row(c, m->name, m->solve_us, m->e2e_ms, c->floor_ms, NAN,
+            print_row(c, m->name, m->solve_us, m->e2e_ms, method_floor(c, m), NAN,
                       m->status == MTGRAD_OK ? "" : mtgrad_status_str(m->status));
         }
     }
@@ -563,6 +626,7 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
         cJSON_AddNumberToObject(r, "d", (double)c->d);
         cJSON_AddNumberToObject(r, "threads", c->threads);
         cJSON_AddNumberToObject(r, "floor_ms", c->floor_ms);
+        cJSON_AddBoolToObject(r, "floor_interleaved", c->interleaved);
         cJSON_AddNumberToObject(r, "bandwidth_floor_ms", c->bw_floor_ms);
         cJSON_AddNumberToObject(r, "compute_floor_ms", c->compute_floor_ms);
         mtgrad_json_add(r, "gram_ms", num_or_null(c->gram_ms));
@@ -576,7 +640,8 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
             const method_result *m = &c->m[j];
             cJSON *mo = cJSON_CreateObject();
             mtgrad_json_add(mo, "e2e_ms", num_or_null(m->e2e_ms));
-            mtgrad_json_add(mo, "xfloor", num_or_null(m->e2e_ms / c->floor_ms));
+            mtgrad_json_add(mo, "floor_ms", num_or_null(method_floor(c, m)));
+            mtgrad_json_add(mo, "xfloor", num_or_null(m->e2e_ms / method_floor(c, m)));
             mtgrad_json_add(mo, "gram_ms", num_or_null(m->gram_ms));
             mtgrad_json_add(mo, "solve_us", num_or_null(m->solve_us));
             mtgrad_json_add(mo, "combine_ms", num_or_null(m->combine_ms));
@@ -608,8 +673,10 @@ int mtgrad_cmd_bench(int argc, char **argv)
     if (rc) return rc == 1 ? 0 : rc;
     double bw[MAX_LIST], peak[MAX_LIST], speak[MAX_LIST];
     int floor_reps = o.reps < 9 ? o.reps : 9; /* the floors need no more: 512 MiB per read */
+    read_probe probe;
+    probe_init(&probe);
     for (int i = 0; i < o.nt; i++) {
-        bw[i] = read_bandwidth(o.threads[i], floor_reps);
+        bw[i] = read_bandwidth(&probe, o.threads[i], floor_reps, &probe.streams[i]);
         peak[i] = speak[i] = NAN;
 #ifdef BENCH_HAVE_CBLAS
         if (o.blas)
@@ -641,11 +708,13 @@ int mtgrad_cmd_bench(int argc, char **argv)
                     fprintf(stderr, "mtgrad bench: k=%lld d=%lld threads=%d\n", (long long)k,
                             (long long)d, o.threads[ti]);
                 double pk = peak[ti] == peak[ti] ? peak[ti] : 0;
-                cs[n] = run_config(&o, G, k, d, o.threads[ti], bw[ti], pk);
+                cs[n] = run_config(&o, G, k, d, o.threads[ti], bw[ti], pk, &probe,
+                                   probe.streams[ti]);
                 cs[n++].trace = trace;
             }
         }
     free(G);
+    free(probe.buf);
     rc = o.json ? print_json(cs, n, bw, peak, speak, &o)
                 : (print_table(cs, n, bw, peak, speak, &o), 0);
     for (int i = 0; i < n; i++) free(cs[i].m);
