@@ -121,11 +121,9 @@ int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng 
     for (int l = 0; l < PF_LINES(T, N); l++)                                                       \
         __builtin_prefetch((x) + 256 + l * 64 / (int)sizeof(T), 0, 0);
 
-/* Chunk bodies for T = float or double and N = W or 1 (the last d mod W columns): d_c into
- * res[0..N), z[c] += sa_c·0 (NaN when sa_c is not finite). u: N uniforms. */
-#define CHUNK_LEAK0(T, N)                                                                          \
-    double s[N], sa[N], pos[N], neg[N];                                                            \
-    SIMD for (int c = 0; c < N; c++) s[c] = 0, sa[c] = 0, pos[c] = 0, neg[c] = 0;                  \
+/* The pass over the chunk's rows: the uniforms drawn on the way, s_c and sa_c summed in row order,
+ * and EXTRA (more sums of v = x_c) in the same loop. */
+#define ROW_SUMS(T, N, EXTRA)                                                                      \
     for (int64_t i = 0; i < k; i++) {                                                              \
         const T *restrict x = g + i * ld;                                                          \
         PF(T, N, x)                                                                                 \
@@ -134,10 +132,16 @@ int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng 
             double v = (double)x[c];                                                               \
             s[c] += v;                                                                             \
             sa[c] += fabs(v);                                                                      \
-            pos[c] += v > 0 ? v : 0.0;                                                             \
-            neg[c] += v < 0 ? v : 0.0;                                                             \
+            EXTRA                                                                                  \
         }                                                                                          \
-    }                                                                                              \
+    }
+
+/* Chunk bodies for T = float or double and N = W or 1 (the last d mod W columns): d_c into
+ * res[0..N), z[c] += sa_c·0 (NaN when sa_c is not finite). u: N uniforms. */
+#define CHUNK_LEAK0(T, N)                                                                          \
+    double s[N], sa[N], pos[N], neg[N];                                                            \
+    SIMD for (int c = 0; c < N; c++) s[c] = 0, sa[c] = 0, pos[c] = 0, neg[c] = 0;                  \
+    ROW_SUMS(T, N, pos[c] += v > 0 ? v : 0.0; neg[c] += v < 0 ? v : 0.0;)                       \
     SIMD for (int c = 0; c < N; c++) {                                                             \
         double p = 0.5 * (1 + s[c] / sa[c]); /* NaN for a zero column: no sign is kept */          \
         res[c] = p > u[c] ? pos[c] : p < u[c] ? neg[c] : 0.0;                                      \
@@ -147,16 +151,7 @@ int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng 
 #define CHUNK_LEAK(T, N)                                                                           \
     double s[N], sa[N], fp[N], fn[N], acc[N];                                                      \
     SIMD for (int c = 0; c < N; c++) s[c] = 0, sa[c] = 0, acc[c] = 0;                              \
-    for (int64_t i = 0; i < k; i++) {                                                              \
-        const T *restrict x = g + i * ld;                                                          \
-        PF(T, N, x)                                                                                 \
-        DRAW(N)                                                                                    \
-        SIMD for (int c = 0; c < N; c++) {                                                         \
-            double v = (double)x[c];                                                               \
-            s[c] += v;                                                                             \
-            sa[c] += fabs(v);                                                                      \
-        }                                                                                          \
-    }                                                                                              \
+    ROW_SUMS(T, N, (void)0;)                                                                   \
     SIMD for (int c = 0; c < N; c++) {                                                             \
         double p = 0.5 * (1 + s[c] / sa[c]);                                                       \
         fp[c] = p > u[c] ? f1 : f0;                                                                \
