@@ -425,6 +425,7 @@ typedef struct config_result {
     double floor_ms, bw_floor_ms, compute_floor_ms, gram_ms, combine_ms, ssyrk_ms;
     double trace; /* trace of G Gᵀ: lets a peer script check it timed the same matrix */
     int n_methods, interleaved; /* interleaved: per-method floors from probe reads between calls */
+    int nomem; /* a call ran out of memory: the row lacks results, the run must not pass (exit 1) */
     method_result *m;
 } config_result;
 
@@ -439,9 +440,9 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
     char params[32], err[256];
     snprintf(params, sizeof params, "threads=%d", t);
     mtgrad_aggregator *a = NULL;
-    if (mtgrad_aggregator_new(&a, r.name, k, params, err, sizeof err) != MTGRAD_OK) {
+    r.status = mtgrad_aggregator_new(&a, r.name, k, params, err, sizeof err);
+    if (r.status != MTGRAD_OK) {
         fprintf(stderr, "mtgrad bench: %s: %s\n", r.name, err);
-        r.status = MTGRAD_E_INVAL;
         return r;
     }
     unsigned flags = mtgrad_method_flags(me);
@@ -497,7 +498,7 @@ static double method_floor(const config_result *c, const method_result *m)
 static config_result run_config(const bench_opts *o, const float *G, int64_t k, int64_t d, int t,
                                 double bw, double peak, const read_probe *probe, int streams)
 {
-    config_result c = {k, d, t, 0, 0, 0, NAN, NAN, NAN, NAN, 0, 0, NULL};
+    config_result c = {k, d, t, 0, 0, 0, NAN, NAN, NAN, NAN, 0, 0, 0, NULL};
     c.interleaved = 4.0 * (double)k * (double)d >= (double)INTERLEAVE_BYTES;
     const read_probe *pr = c.interleaved ? probe : NULL;
     c.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d / (bw * 1e9);
@@ -513,6 +514,7 @@ static config_result run_config(const bench_opts *o, const float *G, int64_t k, 
         time_method(mtgrad_method_by_name("mgda"), G, k, d, t, o->reps, dir, losses, pr, streams);
     c.gram_ms = base.gram_ms;
     c.combine_ms = base.combine_ms;
+    c.nomem = base.status == MTGRAD_E_NOMEM;
     if (c.interleaved) {
         c.bw_floor_ms = base.bw_floor_ms;
         c.floor_ms = fmax(c.bw_floor_ms, c.compute_floor_ms);
@@ -527,6 +529,7 @@ static config_result run_config(const bench_opts *o, const float *G, int64_t k, 
             if (!method_selected(o, mtgrad_method_name(me))) continue;
             method_result r = time_method(me, G, k, d, t, o->reps, dir, losses, pr, streams);
             if (!c.interleaved) r.bw_floor_ms = c.bw_floor_ms;
+            c.nomem |= r.status == MTGRAD_E_NOMEM;
             c.m[c.n_methods++] = r;
         }
     free(dir);
@@ -691,17 +694,19 @@ int mtgrad_cmd_bench(int argc, char **argv)
     for (int i = 0; i < o.nk; i++) kmax = o.ks[i] > kmax ? o.ks[i] : kmax;
     for (int i = 0; i < o.nd; i++) dmax = o.ds[i] > dmax ? o.ds[i] : dmax;
     float *G = xmalloc((size_t)kmax * (size_t)dmax * sizeof *G);
-    int n = 0;
+    int n = 0, nomem = 0;
     config_result *cs = xmalloc((size_t)(o.nk * o.nd * o.nt) * sizeof *cs);
     for (int ki = 0; ki < o.nk; ki++)
         for (int di = 0; di < o.nd; di++) {
             int64_t k = o.ks[ki], d = o.ds[di];
             fill_G(G, k, d, 12345u + (uint64_t)k);
             double trace = NAN, *M = xmalloc((size_t)(k * k) * sizeof *M);
-            if (mtgrad_gram_f32(G, k, d, d, M) == MTGRAD_OK) {
+            mtgrad_status gs = mtgrad_gram_f32(G, k, d, d, M);
+            if (gs == MTGRAD_OK) {
                 trace = 0;
                 for (int64_t i = 0; i < k; i++) trace += M[i * k + i];
             }
+            nomem |= gs == MTGRAD_E_NOMEM;
             free(M);
             for (int ti = 0; ti < o.nt; ti++) {
                 if (!o.json)
@@ -710,6 +715,7 @@ int mtgrad_cmd_bench(int argc, char **argv)
                 double pk = peak[ti] == peak[ti] ? peak[ti] : 0;
                 cs[n] = run_config(&o, G, k, d, o.threads[ti], bw[ti], pk, &probe,
                                    probe.streams[ti]);
+                nomem |= cs[n].nomem;
                 cs[n++].trace = trace;
             }
         }
@@ -717,6 +723,10 @@ int mtgrad_cmd_bench(int argc, char **argv)
     free(probe.buf);
     rc = o.json ? print_json(cs, n, bw, peak, speak, &o)
                 : (print_table(cs, n, bw, peak, speak, &o), 0);
+    if (nomem) { /* the rows that lack a result say which; the run as a whole failed */
+        fprintf(stderr, "mtgrad bench: out of memory: results incomplete\n");
+        rc = 1;
+    }
     for (int i = 0; i < n; i++) free(cs[i].m);
     free(cs);
     return rc;

@@ -110,6 +110,8 @@ typedef struct cmp {
     int ls_row;
     int64_t ntrain, ntest, epochs, batch;
     int failures;
+    char first_failure[700]; /* which run failed first, and why (the summary line; -q hides the
+                                per-run lines) */
 } cmp;
 
 /* ---------------------------------------------------------------- options */
@@ -336,7 +338,12 @@ static int keep_result(const cmp *C, run_rec *rec, const mtgrad_train_result *r)
         rec->curve_metric = calloc((size_t)(E * k + 1), sizeof(double));
         rec->curve_loss = calloc((size_t)E + 1, sizeof(double));
         rec->curve_time = calloc((size_t)E + 1, sizeof(double));
-        if (!rec->curve_metric || !rec->curve_loss || !rec->curve_time) return -1;
+        if (!rec->curve_metric || !rec->curve_loss || !rec->curve_time) {
+            /* all or none: the next STL task's run of this record allocates them again */
+            free(rec->curve_metric), free(rec->curve_loss), free(rec->curve_time);
+            rec->curve_metric = rec->curve_loss = rec->curve_time = NULL;
+            return -1;
+        }
         for (int64_t i = 0; i < E * k; i++) rec->curve_metric[i] = NAN;
         rec->epochs = E;
     }
@@ -384,7 +391,10 @@ static int run_one(cmp *C, run_rec *rec, const row *rw, uint64_t seed, int64_t s
     if (st != MTGRAD_OK) {
         snprintf(rec->err, sizeof rec->err, "%s", err);
         rec->ok = 0;
-        C->failures++;
+        if (C->failures++ == 0)
+            snprintf(C->first_failure, sizeof C->first_failure, "seed %llu %s%s%s%s: %s",
+                     (unsigned long long)seed, rw ? rw->name : "ls", stl >= 0 ? " (stl " : "",
+                     stl >= 0 ? mtgrad_bench_task_name(C->b, stl) : "", stl >= 0 ? ")" : "", err);
         return -1;
     }
     return 0;
@@ -550,12 +560,19 @@ static cJSON *runs_json(const cmp *C, const row *r)
 }
 
 /* Every parameter of the method as the aggregator reads it back (defaults included, seed and
- * threads left out): the hyper-parameters actually used. */
-static cJSON *effective_params(const cmp *C, const row *r)
+ * threads left out): the hyper-parameters actually used. If the aggregator cannot be made
+ * (check_rows made one, so: out of memory) its message goes to err and the object stays empty:
+ * the caller must not write the document. */
+static cJSON *effective_params(const cmp *C, const row *r, char *err, size_t errlen)
 {
     cJSON *o = cJSON_CreateObject();
     mtgrad_aggregator *a = NULL;
-    if (!o || mtgrad_aggregator_new(&a, r->method, C->k, r->params, NULL, 0) != MTGRAD_OK) return o;
+    char aerr[256] = "";
+    if (!o) return NULL;
+    if (mtgrad_aggregator_new(&a, r->method, C->k, r->params, aerr, sizeof aerr) != MTGRAD_OK) {
+        snprintf(err, errlen, "%s: %s", r->name, aerr);
+        return o;
+    }
     const mtgrad_method *m = mtgrad_aggregator_method(a);
     for (size_t i = 0; i < mtgrad_method_param_count(m); i++) {
         const mtgrad_param_desc *p = mtgrad_method_param_at(m, i);
@@ -568,7 +585,7 @@ static cJSON *effective_params(const cmp *C, const row *r)
     return o;
 }
 
-static cJSON *row_json(const cmp *C, const row *r)
+static cJSON *row_json(const cmp *C, const row *r, char *err, size_t errlen)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -584,7 +601,7 @@ static cJSON *row_json(const cmp *C, const row *r)
         cJSON_AddNumberToObject(ps, "forward", r->fwd);
         cJSON_AddNumberToObject(ps, "backward", r->bwd);
     }
-    if (r != &C->stl) mtgrad_json_add(o, "params_used", effective_params(C, r));
+    if (r != &C->stl) mtgrad_json_add(o, "params_used", effective_params(C, r, err, errlen));
     cJSON_AddNumberToObject(o, "seeds_ok", r->n_ok);
     mtgrad_json_add(o, "metric_mean", cJSON_CreateDoubleArray(r->mean, (int)C->k));
     mtgrad_json_add(o, "metric_se", cJSON_CreateDoubleArray(r->se, (int)C->k));
@@ -604,7 +621,8 @@ static double peak_rss_mb(void)
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss / 1024.0 : 0.0;
 }
 
-static cJSON *compare_json(const cmp *C)
+/* The document; err is set (not emptied) when a part of it could not be made. */
+static cJSON *compare_json(const cmp *C, char *err, size_t errlen)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
@@ -636,9 +654,10 @@ static cJSON *compare_json(const cmp *C)
         mtgrad_json_push(t, o);
     }
     cJSON_AddNumberToObject(j, "peak_rss_mb", peak_rss_mb());
-    mtgrad_json_add(j, "stl", row_json(C, &C->stl));
+    mtgrad_json_add(j, "stl", row_json(C, &C->stl, err, errlen));
     cJSON *m = cJSON_AddArrayToObject(j, "methods");
-    for (int i = 0; m && i < C->n_rows; i++) mtgrad_json_push(m, row_json(C, &C->rows[i]));
+    for (int i = 0; m && i < C->n_rows; i++)
+        mtgrad_json_push(m, row_json(C, &C->rows[i], err, errlen));
     return j;
 }
 
@@ -813,11 +832,12 @@ static int plot_delta_m_time(const cmp *C, const char *path, char *err, size_t e
 
 static int write_outputs(const cmp *C)
 {
-    char err[512], path[4096];
+    char err[512] = "", path[4096];
     if (mtgrad_report_mkdir(C->o.out, err, sizeof err) != 0) goto fail;
-    cJSON *j = compare_json(C);
-    if (!j) {
-        snprintf(err, sizeof err, "out of memory");
+    cJSON *j = compare_json(C, err, sizeof err);
+    if (!j || err[0]) {
+        if (!j) snprintf(err, sizeof err, "out of memory");
+        cJSON_Delete(j);
         goto fail;
     }
     int bad = mtgrad_report_path(path, sizeof path, C->o.out, "compare.json") != 0 ||
@@ -1010,7 +1030,8 @@ static int compare(cmp *C)
     print_table(C);
     int rc = C->o.out ? write_outputs(C) : 0;
     if (C->failures) {
-        fprintf(stderr, "mtgrad compare: %d run(s) failed (see above)\n", C->failures);
+        fprintf(stderr, "mtgrad compare: %d run(s) failed, the first: %s\n", C->failures,
+                C->first_failure);
         rc = 1;
     }
     return rc;
@@ -1023,7 +1044,10 @@ int mtgrad_cmd_compare(int argc, char **argv)
     int rc = parse_opts(argc, argv, &C.o);
     if (rc) return rc == 1 ? 0 : rc;
     char *list = strdup(C.o.methods);
-    if (!list) return 1;
+    if (!list) {
+        fprintf(stderr, "mtgrad compare: out of memory\n");
+        return 1;
+    }
     rc = parse_methods(&C, list);
     if (rc) {
         free(list);

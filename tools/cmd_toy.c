@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "mtgrad.h"
 #include "mtgrad_nn.h"
+#include "report.h"
 #include "svg.h"
 
 #include <cjson/cJSON.h>
@@ -250,13 +251,18 @@ static int64_t stride_for(int64_t steps, int points)
     return s < 1 ? 1 : s;
 }
 
-/* All entries x starts of one setting; results[e * N_STARTS + (size_t)i]. Returns the failed count. */
+/* All entries x starts of one setting; results[e * N_STARTS + (size_t)i]. Returns the failed
+ * count, or -1 (nothing run) after a message. */
 static int run_setting(const options *o, int setting, int64_t steps, double lr,
                        double starts[N_STARTS][2], run_result *results)
 {
     int64_t stride = stride_for(steps, PLOT_POINTS), len = mtgrad_toy_traj_len(steps, stride);
     int n_runs = (int)o->n_entries * N_STARTS, failed = 0, done_methods = 0;
     int *left = calloc(o->n_entries, sizeof *left);
+    if (!left) {
+        fprintf(stderr, "mtgrad toy: out of memory\n");
+        return -1;
+    }
     double t0 = now();
     for (size_t e = 0; e < o->n_entries; e++) left[e] = N_STARTS;
 #ifdef _OPENMP
@@ -268,9 +274,13 @@ static int run_setting(const options *o, int setting, int64_t steps, double lr,
         run_result *res = &results[r];
         res->traj = malloc((size_t)(2 * len) * sizeof(double));
         double t = now();
-        res->status = mtgrad_toy_run(e->name, e->params[0] ? e->params : NULL, setting,
-                                     starts[r % N_STARTS], steps, lr, res->traj, stride,
-                                     res->final_theta, &res->reached, res->err, sizeof res->err);
+        /* without its trajectory a run would be plotted and saved short: it fails instead */
+        res->status = !res->traj ? MTGRAD_E_NOMEM
+                                 : mtgrad_toy_run(e->name, e->params[0] ? e->params : NULL,
+                                                  setting, starts[r % N_STARTS], steps, lr,
+                                                  res->traj, stride, res->final_theta,
+                                                  &res->reached, res->err, sizeof res->err);
+        if (!res->traj) snprintf(res->err, sizeof res->err, "%s: out of memory", e->name);
         res->seconds = now() - t;
         if (res->status != MTGRAD_OK) failed++;
 #ifdef _OPENMP
@@ -403,13 +413,14 @@ static void draw_landscape_def(svg *s, int setting)
     svg_def_end(s);
 }
 
-static void draw_panel(svg *s, const entry *e, double x0, double y0, const run_result *res,
-                       int64_t traj_len, double starts[N_STARTS][2])
+/* 0, or -1 if a trajectory could not be drawn (out of memory). */
+static int draw_panel(svg *s, const entry *e, double x0, double y0, const run_result *res,
+                      int64_t traj_len, double starts[N_STARTS][2])
 {
     svg_viewport v = svg_viewport_make(x0, y0, PANEL_W, PANEL_H, -LIMIT, LIMIT, -LIMIT, LIMIT);
     svg_use(s, "landscape", x0, y0);
     svg_axes(s, &v, "θ1", "θ2");
-    int reached = 0;
+    int reached = 0, rc = 0;
     for (int i = 0; i < N_STARTS; i++) {
         const run_result *r = &res[i];
         if (!r->traj) continue;
@@ -420,6 +431,8 @@ static void draw_panel(svg *s, const entry *e, double x0, double y0, const run_r
                 ys[p] = r->traj[2 * p + 1];
             }
             svg_polyline(s, &v, xs, ys, (size_t)traj_len, svg_color((size_t)i), 2);
+        } else {
+            rc = -1;
         }
         free(xs);
         free(ys);
@@ -433,6 +446,7 @@ static void draw_panel(svg *s, const entry *e, double x0, double y0, const run_r
     label_of(e, label, sizeof label);
     snprintf(title, sizeof title, "%s — %d/%d reached", label, reached, N_STARTS);
     svg_text(s, x0 + PANEL_W / 2, y0 - 8, title, 13, SVG_MIDDLE, NULL, 1);
+    return rc;
 }
 
 static int write_svg(const options *o, const char *path, int setting, int64_t steps,
@@ -465,12 +479,13 @@ static int write_svg(const options *o, const char *path, int setting, int64_t st
     }
     svg_legend(s, width - 160, 8, labels, colors, NULL, N_STARTS);
     draw_landscape_def(s, setting);
+    int drawn = 0;
     for (size_t e = 0; e < o->n_entries; e++) {
         double x0 = 60 + CELL_W * (double)(e % ncol), y0 = TOP + 35 + CELL_H * (double)(e / ncol);
-        draw_panel(s, &o->entries[e], x0, y0, results + e * N_STARTS, traj_len, starts);
+        drawn |= draw_panel(s, &o->entries[e], x0, y0, results + e * N_STARTS, traj_len, starts);
     }
-    if (svg_close(s, err, sizeof err) != 0) {
-        fprintf(stderr, "mtgrad toy: %s: %s\n", path, err);
+    if (svg_close(s, err, sizeof err) != 0 || drawn != 0) {
+        fprintf(stderr, "mtgrad toy: %s: %s\n", path, drawn ? "out of memory" : err);
         return -1;
     }
     return 0;
@@ -530,13 +545,10 @@ static cJSON *setting_json(const options *o, int setting, int64_t steps, double 
 
 static int write_json(const char *path, cJSON *root)
 {
-    char *text = mtgrad_json_print(root);
-    FILE *f = text ? fopen(path, "w") : NULL;
-    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f) != 0) ok = 0;
-    free(text);
-    if (!ok) fprintf(stderr, "mtgrad toy: cannot write %s\n", path);
-    return ok ? 0 : -1;
+    char err[4400];
+    if (mtgrad_report_write_json(path, root, err, sizeof err) == 0) return 0;
+    fprintf(stderr, "mtgrad toy: %s\n", err); /* says whether memory or the file failed */
+    return -1;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -551,7 +563,10 @@ static int make_dir(const char *dir)
 int mtgrad_cmd_toy(int argc, char **argv)
 {
     options *o = malloc(sizeof *o);
-    if (!o) return 1;
+    if (!o) {
+        fprintf(stderr, "mtgrad toy: out of memory\n");
+        return 1;
+    }
     int parsed = parse_options(argc, argv, o);
     if (parsed != 0) {
         if (parsed < 0) fputs(mtgrad_usage_toy, stderr);
@@ -572,11 +587,14 @@ int mtgrad_cmd_toy(int argc, char **argv)
         double lr = o->lr > 0 ? o->lr : 1e-3, starts[N_STARTS][2];
         mtgrad_toy_starts(setting, starts);
         run_result *results = calloc(o->n_entries * N_STARTS, sizeof *results);
-        if (!results) {
+        int failed = results ? run_setting(o, setting, steps, lr, starts, results) : -1;
+        if (failed < 0) {
+            if (!results) fprintf(stderr, "mtgrad toy: out of memory\n");
+            free(results);
             status = 1;
             break;
         }
-        if (run_setting(o, setting, steps, lr, starts, results) > 0) status = 1;
+        if (failed > 0) status = 1;
         print_table(o, setting, steps, lr, starts, results);
         char path[4096];
         snprintf(path, sizeof path, "%s/toy_%s.svg", o->out, setting ? "nash" : "cagrad");

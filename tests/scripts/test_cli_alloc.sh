@@ -49,19 +49,24 @@ export ASAN_OPTIONS OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 normalize() { # FILE -> stdout
     sed -e '/^time per epoch/d' -e '/"time":/,/"eval_seconds"/d' -e '/peak_rss_mb/d' "$1"
 }
-# The output of a run in $tmp/got, normalized: stdout, and for a `train --out DIR` run (CMD...)
-# DIR/report.json and the report of a --resume from DIR/checkpoint.bin (run without the shim),
-# which holds everything the checkpoint restores.
-collect() { # OUTDIR CMD...
-    normalize "$tmp/out" >"$tmp/got"
+# The output of a run in $tmp/got, normalized: stdout (by $out_norm), and for a --out DIR run
+# what $dir_collect makes of DIR. For `train --out DIR` (CMD...): DIR/report.json and the report
+# of a --resume from DIR/checkpoint.bin (run without the shim), which holds everything the
+# checkpoint restores.
+collect_train() { # OUTDIR CMD...
     dir=$1; shift
-    [ -n "$dir" ] || return 0
-    echo "== files: $(ls "$dir" 2>&1 | tr '\n' ' ')" >>"$tmp/got"
-    normalize "$dir/report.json" >>"$tmp/got" 2>&1
-    echo "== resumed" >>"$tmp/got"
+    normalize "$dir/report.json" 2>&1
+    echo "== resumed"
     "$M" "$@" --resume >/dev/null 2>"$tmp/resume.err"
-    echo "exit $?" >>"$tmp/got"
-    normalize "$dir/report.json" >>"$tmp/got" 2>&1
+    echo "exit $?"
+    normalize "$dir/report.json" 2>&1
+}
+out_norm=normalize; dir_collect=collect_train
+collect() { # OUTDIR CMD...
+    $out_norm "$tmp/out" >"$tmp/got"
+    [ -n "$1" ] || return 0
+    echo "== files: $(ls "$1" 2>&1 | tr '\n' ' ')" >>"$tmp/got"
+    $dir_collect "$@" >>"$tmp/got"
 }
 # One run with allocation $1 failing (0: none); $rc, $tmp/out, $tmp/err, $tmp/report.
 run_at() { # N OUTDIR CMD...
@@ -139,6 +144,55 @@ fi
 
 sweep "train" "$tmp/run" train --bench mmoe -m upgrad --bench-params ntrain=64,ntest=32 \
     --epochs 1 --batch 32 --out "$tmp/run" -q
+
+# compare, toy and bench write the same kind of report through their own code (tables, JSON,
+# SVG): one short run of each. Their timings are masked, not dropped, so that a value replaced by
+# null or a missing row still shows: '#' for a measured number.
+# compare: the time columns of the table ("time/epoch (s)", "time ×LS": every column whose header
+# says time); in compare.json time_per_epoch and time_x_ls; delta_m_time.svg has time on its x
+# axis (positions, ticks and their number vary), so of it only the kinds of element are kept
+# (numbers masked, duplicates dropped): the curves of each method (by colour), legend, titles.
+mask_time_cols() { # FILE
+    awk -F'|' -v OFS='|' '
+        /^\|---/ { print; next }
+        /^\| method / { split("", t); for (i = 2; i < NF; i++) if ($i ~ /time/) t[i] = 1; print; next }
+        /^\|/ { for (i in t) $i = " # " }
+        { print }' "$1"
+}
+# mask_json: numeric values of the matching keys -> '#' (null stays null); peak_rss_mb dropped,
+# as by normalize.
+mask_json() { # FILE KEY_REGEX
+    sed -E -e '/peak_rss_mb/d' -e 's/^([[:space:]]*"('"$2"')":[[:space:]]*)[-+0-9.eE]+/\1#/' "$1"
+}
+collect_compare() { # OUTDIR CMD...
+    mask_json "$1/compare.json" 'time_per_epoch|time_x_ls' 2>&1
+    cat "$1/curves.svg" "$1/delta_m.svg" 2>&1
+    sed -E 's/[0-9][-+0-9.e]*/#/g' "$1/delta_m_time.svg" 2>&1 | sort -u
+}
+out_norm=mask_time_cols; dir_collect=collect_compare
+sweep "compare" "$tmp/cmp" compare --bench mmoe --bench-params k=2,ntrain=64,ntest=32 \
+    --epochs 1 --batch 32 --methods ls,mgda,mgda@rep --seeds 1 --out "$tmp/cmp"
+
+# toy: one method, one step, both settings (two SVGs); toy.json's per-run "seconds" masked.
+# --threads 1: the runs are on the main thread, where the shim counts.
+collect_toy() { # OUTDIR CMD...
+    mask_json "$1/toy.json" 'seconds' 2>&1
+    cat "$1/toy_cagrad.svg" "$1/toy_nash.svg" 2>&1
+}
+out_norm=cat; dir_collect=collect_toy
+sweep "toy" "$tmp/toy" toy --methods ls --steps 1 --setting both --threads 1 --out "$tmp/toy" --quiet
+
+# bench: its table is mostly timings; every number with a decimal point is measured (bandwidth,
+# ms, GB/s, xfloor, solve_us), the rest (k, d, threads, rows, methods, which floor) is not: those
+# numbers masked, runs of spaces squeezed (column widths follow the numbers). In the JSON the
+# timing keys are masked. Each run reads a 512 MiB buffer (~0.5 s): a sample of $max = 40.
+bench_out() { sed -E 's/[0-9]+\.[0-9]+/#/g' "$1" | tr -s ' '; }
+bench_json() { mask_json "$1" '[a-z0-9_]*_ms|[a-z_]*xfloor|x_openblas|solve_us|read_gbs|[sd]gemm_gflops'; }
+max=40; dir_collect=:
+out_norm=bench_out
+sweep "bench" "" bench -k 2 -d 1e4 -t 1 -m mean,mgda -r 5 --no-blas
+out_norm=bench_json
+sweep "bench --json" "" bench -k 2 -d 1e4 -t 1 -m mean,mgda -r 5 --no-blas --json
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
