@@ -257,7 +257,12 @@ static uint64_t stream_read(const uint64_t *buf, size_t n, int t, int streams, i
     return total;
 }
 
-static double probe_bytes(int streams);
+/* Bytes one probe read covers (a whole number of stripes per stream). */
+static double probe_bytes(int streams)
+{
+    size_t n = BW_BYTES / sizeof(uint64_t);
+    return (double)(n / (size_t)streams / STRIPE * STRIPE * (size_t)streams * sizeof(uint64_t));
+}
 
 /* Median GB/s of reps reads with t threads and the given number of streams. */
 static double read_rate(const uint64_t *buf, int t, int streams, int reps)
@@ -310,13 +315,6 @@ static double probe_read_once(const read_probe *p, int t, int streams)
     double dt = mtgrad_tool_now() - t0;
     if (sink == 42) fputc(' ', stderr); /* keep the sum alive */
     return dt;
-}
-
-/* Bytes one probe read covers (a whole number of stripes per stream). */
-static double probe_bytes(int streams)
-{
-    size_t n = BW_BYTES / sizeof(uint64_t);
-    return (double)(n / (size_t)streams / STRIPE * STRIPE * (size_t)streams * sizeof(uint64_t));
 }
 
 #ifdef BENCH_HAVE_CBLAS
