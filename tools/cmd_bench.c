@@ -8,6 +8,7 @@
  *     accumulates in double, so its arithmetic floor is double-precision FMA);
  *   - floor(k, d, t) = max(4·k·d bytes / BW(t), k·(k+1)·d flops / P(t)): one pass over G, or the
  *     Gram's arithmetic, whichever is larger (the bandwidth floor; the compute floor at large k);
+ *     a method that computes no Gram is held to the bandwidth floor alone;
  *   - cblas_ssyrk on the same matrix with t OpenBLAS threads (×OpenBLAS = its time / ours).
  * For each k, d and thread count, every method runs through mtgrad_aggregate_f32 (one warm-up
  * call, then --reps timed calls; medians): the end-to-end time, and from mtgrad_aggregator_times
@@ -49,8 +50,8 @@ const char mtgrad_usage_bench[] =
     "  aggregation (mtgrad_aggregate_f32) on random k x d float32 matrices, against floors\n"
     "  measured in the same run: read bandwidth (fastest streaming read larger than L3; where G\n"
     "  is 64 MiB or more, re-measured by a read before every timed call) and the f64 dgemm\n"
-    "  peak; and against OpenBLAS cblas_ssyrk on the same matrix. Medians of N timed runs after\n"
-    "  one warm-up.\n"
+    "  peak (that term only for methods that compute a Gram); and against OpenBLAS cblas_ssyrk\n"
+    "  on the same matrix. Medians of N timed runs after one warm-up.\n"
     "  -k, --tasks LIST    task counts (default 2,3,10,40)\n"
     "  -d, --dims LIST     parameter counts, e.g. 1e5,1e6 (default 1e5,1e6,1e7)\n"
     "  -t, --threads LIST  thread counts (default 1,2)\n"
@@ -415,6 +416,7 @@ typedef struct method_result {
     const char *name;
     double e2e_ms, gram_ms, solve_us, combine_ms;
     double bw_floor_ms; /* from the probe reads interleaved with this method's calls; NaN if none */
+    int gram;           /* computes M = G Gᵀ: the compute floor applies to it */
     mtgrad_status status;
 } method_result;
 
@@ -435,7 +437,9 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
                                  int t, int reps, float *dir, double *losses,
                                  const read_probe *probe, int streams)
 {
-    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, NAN, MTGRAD_OK};
+    unsigned flags = mtgrad_method_flags(me);
+    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, NAN,
+                       (flags & MTGRAD_NEEDS_GRAM) != 0, MTGRAD_OK};
     char params[32], err[256];
     snprintf(params, sizeof params, "threads=%d", t);
     mtgrad_aggregator *a = NULL;
@@ -444,7 +448,6 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
         fprintf(stderr, "mtgrad bench: %s: %s\n", r.name, err);
         return r;
     }
-    unsigned flags = mtgrad_method_flags(me);
     double *e2e = xmalloc((size_t)reps * sizeof *e2e), *ph[3];
     double *reads = xmalloc((size_t)reps * sizeof *reads);
     for (int i = 0; i < 3; i++) ph[i] = xmalloc((size_t)reps * sizeof *ph[i]);
@@ -488,10 +491,12 @@ static method_result time_method(const mtgrad_method *me, const float *G, int64_
  * (a probe read evicts the caches, which would slow a G that fits in them). */
 #define INTERLEAVE_BYTES (BW_BYTES / 8)
 
-/* A method's floor: its own bandwidth floor (or the configuration's), or the compute floor. */
+/* A method's floor: its own bandwidth floor (or the configuration's), or the Gram's compute floor
+ * where the method computes a Gram. A method that only combines (the loss-based ones, mean, sum)
+ * or reads G once in its own way (graddrop) has no k(k+1)d flops: its floor is the read alone. */
 static double method_floor(const config_result *c, const method_result *m)
 {
-    return fmax(m->bw_floor_ms, c->compute_floor_ms);
+    return m->gram ? fmax(m->bw_floor_ms, c->compute_floor_ms) : m->bw_floor_ms;
 }
 
 static config_result run_config(const bench_opts *o, const float *G, int64_t k, int64_t d, int t,
@@ -565,8 +570,9 @@ static void print_table(const config_result *cs, int n, const double *bw, const 
     for (int i = 0; i < o->nt; i++) printf(" %dt %.1f", o->threads[i], speak[i]);
     printf("]\n");
     printf("floor = max(4kd bytes / bandwidth, k(k+1)d flops / f64 peak) at the same thread "
-           "count;\nwhere 4kd >= %zu MiB the bandwidth is re-measured by a %zu MiB read before "
-           "every timed call\n(each row against the reads between its own calls)\n\n",
+           "count\n(methods without a Gram: the bandwidth term alone); where 4kd >= %zu MiB the\n"
+           "bandwidth is re-measured by a %zu MiB read before every timed call (each row against\n"
+           "the reads between its own calls)\n\n",
            (size_t)INTERLEAVE_BYTES >> 20, BW_BYTES >> 20);
     printf("%4s %8s %3s  %-14s %10s %9s %7s %7s %9s\n", "k", "d", "thr", "what", "solve_us", "ms",
            "GB/s", "xfloor", "xOpenBLAS");
@@ -610,7 +616,8 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
     cJSON_AddNumberToObject(root, "reps", o->reps);
     cJSON_AddStringToObject(
         root, "floor_rule",
-        "max(4*k*d bytes / read bandwidth, k*(k+1)*d flops / f64 dgemm peak), same threads");
+        "max(4*k*d bytes / read bandwidth, k*(k+1)*d flops / f64 dgemm peak), same threads; "
+        "methods without a Gram (gram: false): the bandwidth term alone");
     cJSON *floors = cJSON_AddArrayToObject(root, "floors");
     for (int i = 0; i < o->nt; i++) {
         cJSON *f = cJSON_CreateObject();
@@ -643,6 +650,8 @@ static int print_json(const config_result *cs, int n, const double *bw, const do
             cJSON *mo = cJSON_CreateObject();
             mtgrad_json_add(mo, "e2e_ms", num_or_null(m->e2e_ms));
             mtgrad_json_add(mo, "floor_ms", num_or_null(method_floor(c, m)));
+            mtgrad_json_add(mo, "bandwidth_floor_ms", num_or_null(m->bw_floor_ms));
+            cJSON_AddBoolToObject(mo, "gram", m->gram);
             mtgrad_json_add(mo, "xfloor", num_or_null(m->e2e_ms / method_floor(c, m)));
             mtgrad_json_add(mo, "gram_ms", num_or_null(m->gram_ms));
             mtgrad_json_add(mo, "solve_us", num_or_null(m->solve_us));
