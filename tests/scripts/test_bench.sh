@@ -5,7 +5,7 @@
 # G Gᵀ computed there independently must equal the bench's gram_trace); the floors follow their
 # stated rule (bandwidth floor = 4kd bytes / read rate, floor = max(bandwidth, compute),
 # xfloor = ms / floor, a Gram method's floor never below the compute floor, a method without
-# a Gram held to the read alone); a G larger than 64 MiB gets floors re-measured between the
+# a Gram held to the read alone); a G of 32 MiB or more gets floors re-measured between the
 # calls (floor_interleaved, a floor per method) and a small one does not; the table names its floors. Ends with "N passed, N failed"; exits 1 on failure.
 build=${1:-build}
 CLI_TEST=mtgrad_bench
@@ -62,7 +62,7 @@ for r in d['results']:
 fi
 
 # ---------------------------------------------------------------- large G: floors between calls
-# k = 16, d = 1.2e6: 77 MB of G, above the 64 MiB line; at k = 16 one thread's f64 arithmetic
+# k = 16, d = 1.2e6: 77 MB of G, above the 32 MiB line; at k = 16 one thread's f64 arithmetic
 # (17 FMA-flops per 4 bytes) outlasts its read, so the compute floor is the larger term
 run "$M" bench --json -k 16 -d 1.2e6 -t 1 -m mean,mgda -r 5
 want_rc 0 "bench --json (large G)"
