@@ -21,10 +21,17 @@ G Gᵀ that the bench reports) and times, as median of --reps runs after one war
             a shuffled order (d-long dot products and axpys, O(k² d)), then the sum
   cagrad    LibMTL CAGrad: GG = G @ G.T to NumPy, scipy.optimize.minimize(SLSQP) of the dual
             over the simplex, then g0 + lambda·g_w from G (rescale 1)
+  imtl_g_torchjd, aligned_mtl_torchjd, pcgrad_torchjd
+            TorchJD's IMTLG, AlignedMTL and PCGrad (GramianWeightedAggregator.forward: the
+            finiteness check, G @ G.T, the weighting — pinv; eigh and the balance transformation;
+            the projections on the Gramian's rows — then w @ G). TorchJD's UPGrad and DualProj
+            are not here: their weightings call the quadprog QP solver, which Debian does not ship.
 
 then runs `BIN bench --json` on the same k, d and threads, and prints each peer's time, the
 mtgrad time of the same thing (Gram, combine, the method end to end: mgda is mtgrad's exact
-min-norm solver, pcgrad its Gram-only form, cagrad its exact dual), the ratio
+min-norm solver, pcgrad its Gram-only form, cagrad its exact dual; each *_torchjd row against
+the mtgrad method of that name, which tests/scripts/test_bench.sh checks gives the same
+direction), the ratio
 torch/mtgrad (how many times faster mtgrad is), and the peer's multiple of the bench's floor.
 
 Threads: each thread count runs in a child process with OMP_NUM_THREADS/OPENBLAS_NUM_THREADS set
@@ -33,7 +40,7 @@ python3-scipy for cagrad (skipped without it). Debian's torch uses OpenBLAS when
 is installed (otherwise the reference BLAS: much slower G @ G.T).
 
 usage: bench/peer_torch.py [--bin build/mtgrad] [-k 2,10] [-d 1e6] [-t 1,2] [-r 5]
-                           [--methods mgda,mgda_nochk,mgda_libmtl,pcgrad,cagrad] [--json]
+                           [--methods mgda,mgda_nochk,...] [--json]
 """
 import argparse
 import json
@@ -118,6 +125,60 @@ def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3, check=True):
         if gamma < epsilon:
             break
     return alpha @ G
+
+
+def torchjd_gramian_weighted(torch, G, weighting):
+    """TorchJD's GramianWeightedAggregator.forward: the finiteness check of G, the Gramian, the
+    method's weighting of it, then w @ G (aggregation/_aggregator_bases.py)."""
+    if not G.isfinite().all():
+        raise ValueError("G is not finite")
+    return weighting(torch, G @ G.T) @ G
+
+
+def imtl_g_torchjd_weights(torch, gramian):
+    """TorchJD IMTL-G (aggregation/_imtl_g.py): pinv(M) sqrt(diag M), normalised to sum 1."""
+    v = torch.linalg.pinv(gramian) @ torch.sqrt(torch.diagonal(gramian))
+    s = v.sum()
+    return torch.zeros_like(v) if s.abs() < 1e-12 else v / s
+
+
+def aligned_mtl_torchjd_weights(torch, gramian):
+    """TorchJD Aligned-MTL (aggregation/_aligned_mtl.py): the balance transformation
+    B = sqrt(lambda_R) V diag(lambda)^-1/2 Vᵀ of the Gramian, applied to the mean weights."""
+    k = gramian.shape[0]
+    lam, V = torch.linalg.eigh(gramian, UPLO="U")
+    tol = torch.max(lam) * k * torch.finfo().eps
+    rank = int(sum(lam > tol))
+    w = torch.full((k,), 1.0 / k, dtype=gramian.dtype)
+    if rank == 0:
+        return w
+    order = torch.argsort(lam, dim=-1, descending=True)
+    lam, V = lam[order][:rank], V[:, order][:, :rank]
+    B = lam[-1].sqrt() * V @ torch.diag(1 / lam.sqrt()) @ V.T
+    return B @ w
+
+
+def pcgrad_torchjd_weights(torch, gramian):
+    """TorchJD PCGrad (aggregation/_pcgrad.py): the projections done on the Gramian's rows, each
+    task's in a fresh random order (torch.randperm)."""
+    k = gramian.shape[0]
+    weights = torch.zeros(k, dtype=gramian.dtype)
+    for i in range(k):
+        cur = torch.zeros(k, dtype=gramian.dtype)
+        cur[i] = 1.0
+        for j in torch.randperm(k):
+            if j == i:
+                continue
+            inner = gramian[j] @ cur
+            if inner < 0.0:
+                cur[j] -= inner / gramian[j, j]
+        weights = weights + cur
+    return weights
+
+
+TORCHJD_WEIGHTINGS = {"imtl_g_torchjd": imtl_g_torchjd_weights,
+                      "aligned_mtl_torchjd": aligned_mtl_torchjd_weights,
+                      "pcgrad_torchjd": pcgrad_torchjd_weights}
 
 
 def _pair_min_norm(v11, v12, v22):
@@ -263,6 +324,10 @@ def worker(args):
                 r["methods"]["mgda_libmtl"] = 1e3 * timed(lambda: mgda_libmtl(torch, G), args.reps)
             if "pcgrad" in args.methods:
                 r["methods"]["pcgrad"] = 1e3 * timed(lambda: pcgrad_libmtl(torch, G, rng), args.reps)
+            for name, weighting in TORCHJD_WEIGHTINGS.items():
+                if name in args.methods:
+                    r["methods"][name] = 1e3 * timed(
+                        lambda wf=weighting: torchjd_gramian_weighted(torch, G, wf), args.reps)
             if "cagrad" in args.methods and scipy_minimize is not None:
                 r["methods"]["cagrad"] = 1e3 * timed(lambda: cagrad_libmtl(torch, G, scipy_minimize), args.reps)
             out.append(r)
@@ -271,7 +336,9 @@ def worker(args):
 
 
 # peer -> the mtgrad method it is compared with
-MTGRAD_METHOD = {"mgda": "mgda", "mgda_nochk": "mgda", "mgda_libmtl": "mgda", "pcgrad": "pcgrad", "cagrad": "cagrad"}
+MTGRAD_METHOD = {"mgda": "mgda", "mgda_nochk": "mgda", "mgda_libmtl": "mgda", "pcgrad": "pcgrad",
+                 "cagrad": "cagrad", "imtl_g_torchjd": "imtl_g", "aligned_mtl_torchjd": "aligned_mtl",
+                 "pcgrad_torchjd": "pcgrad"}
 
 
 def csv(s, conv):
@@ -285,8 +352,8 @@ def main():
     ap.add_argument("-d", default="1e5,1e6,1e7", help="parameter counts (default 1e5,1e6,1e7)")
     ap.add_argument("-t", "--threads", default="1,2", help="thread counts (default 1,2)")
     ap.add_argument("-r", "--reps", type=int, default=5, help="timed repetitions, >= 5 (default 5)")
-    ap.add_argument("--methods", default="mgda,mgda_nochk,mgda_libmtl,pcgrad,cagrad",
-                    help="peers to time (default all five)")
+    ap.add_argument("--methods", default=",".join(MTGRAD_METHOD),
+                    help="peers to time (default all: %s)" % ", ".join(MTGRAD_METHOD))
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -346,10 +413,10 @@ def main():
         return 0
     print("torch %s vs mtgrad %s; ratio = torch time / mtgrad time (same matrix, same threads)"
           % (torch_version, bench["version"]))
-    print("%4s %8s %3s  %-11s %11s %11s %8s %9s %9s" % ("k", "d", "thr", "what", "torch_ms", "mtgrad_ms",
+    print("%4s %8s %3s  %-19s %11s %11s %8s %9s %9s" % ("k", "d", "thr", "what", "torch_ms", "mtgrad_ms",
                                                      "ratio", "torch_xfl", "mtgrad_xfl"))
     for r in rows:
-        print("%4d %8.0e %3d  %-11s %11.3f %11.3f %7.1fx %9.1f %9.2f" % (
+        print("%4d %8.0e %3d  %-19s %11.3f %11.3f %7.1fx %9.1f %9.2f" % (
             r["k"], r["d"], r["threads"], r["what"], r["torch_ms"], r["mtgrad_ms"], r["ratio"],
             r["torch_xfloor"], r["mtgrad_xfloor"]))
     return 0

@@ -61,6 +61,35 @@ for r in d['results']:
 " "$tmp/small.json"
 fi
 
+# ---------------------------------------------------------------- the peers time the same methods
+# bench/peer_torch.py's TorchJD formulations must compute what the mtgrad method they are timed
+# against computes (else the ratio compares different things): the same direction on a small G,
+# through the Python binding. Needs torch and a library python can load (no sanitizer).
+lib="$root/$build/libmtgrad.so"
+[ "${build#/}" != "$build" ] && lib="$build/libmtgrad.so"
+if "$PY" -c "import torch, numpy" 2>/dev/null && [ -e "$lib" ] &&
+    ! grep -qaE '__(asan|tsan|msan)_init|__ubsan_handle' "$lib"; then
+    echo '{}' > "$tmp/none.json"
+    MTGRAD_LIB="$lib" PYTHONPATH="$root/python" py "TorchJD formulations = mtgrad's methods" "
+sys.path.insert(0, '$root/bench')
+import numpy as np, torch
+import mtgrad, peer_torch
+torch.manual_seed(0)
+def same(a, b, what):
+    err = np.abs(a - b).max() / np.abs(b).max()
+    assert err < 1e-4, (what, err)
+for k in (2, 3, 6):
+    G = torch.from_numpy(peer_torch.make_G(k, 500, 7 + k))
+    for peer, ours in (('imtl_g_torchjd', 'imtl_g'), ('aligned_mtl_torchjd', 'aligned_mtl'),
+                       ('pcgrad_torchjd', 'pcgrad')):
+        if ours == 'pcgrad' and k > 2:
+            continue  # random projection order: the same only when there is one other task
+        got = peer_torch.torchjd_gramian_weighted(torch, G, peer_torch.TORCHJD_WEIGHTINGS[peer])
+        want, _ = mtgrad.aggregate(G.numpy(), ours)
+        same(got.numpy().astype(np.float64), want.astype(np.float64), (peer, k))
+" "$tmp/none.json"
+fi
+
 # ---------------------------------------------------------------- large G: floors between calls
 # k = 16, d = 1.2e6: 77 MB of G, above the 32 MiB line; at k = 16 one thread's f64 arithmetic
 # (17 FMA-flops per 4 bytes) outlasts its read, so the compute floor is the larger term
