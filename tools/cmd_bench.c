@@ -11,8 +11,9 @@
  *     a method that computes no Gram is held to the bandwidth floor alone;
  *   - cblas_ssyrk on the same matrix with t OpenBLAS threads (×OpenBLAS = its time / ours).
  * For each k, d and thread count, every method runs through mtgrad_aggregate_f32 (one warm-up
- * call, then --reps timed calls; medians): the end-to-end time, and from mtgrad_aggregator_times
- * the Gram, solve (the method's k x k work) and combine phases. The Gram and combine rows are
+ * call, then --reps timed calls, the methods taking turns call by call; medians): the end-to-end
+ * time, and from mtgrad_aggregator_times the Gram, solve (the method's k x k work) and combine
+ * phases. The Gram and combine rows are
  * mgda's phases (no clipping pass). Built on the public header only (tools/ rule); the timing
  * code and the streaming-read kernel are the tool's own. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
@@ -434,61 +435,98 @@ typedef struct config_result {
     method_result *m;
 } config_result;
 
-/* Time one method end to end: warm-up + reps calls; medians of wall time and phases. With a
- * probe, one read of the probe buffer precedes every call, and the method's bandwidth floor is
- * 4kd bytes at the median rate of those reads: the floor of the same moments as the calls. */
-static method_result time_method(const mtgrad_method *me, const float *G, int64_t k, int64_t d,
-                                 int t, int reps, float *dir, double *losses,
+/* One method being timed: its aggregator and the samples of its calls. */
+typedef struct method_timer {
+    mtgrad_aggregator *a;
+    unsigned flags;
+    double *e2e, *reads, *ph[3];
+    int done; /* failed or not started: no more calls */
+    method_result r;
+} method_timer;
+
+static void timer_open(method_timer *mt, const mtgrad_method *me, int64_t k, int t, int reps)
+{
+    char params[32], err[256];
+    memset(mt, 0, sizeof *mt);
+    mt->flags = mtgrad_method_flags(me);
+    mt->r = (method_result){mtgrad_method_name(me), NAN, NAN, NAN, NAN, NAN,
+                            (mt->flags & MTGRAD_NEEDS_GRAM) != 0, MTGRAD_OK};
+    snprintf(params, sizeof params, "threads=%d", t);
+    mt->r.status = mtgrad_aggregator_new(&mt->a, mt->r.name, k, params, err, sizeof err);
+    if (mt->r.status != MTGRAD_OK) {
+        fprintf(stderr, "mtgrad bench: %s: %s\n", mt->r.name, err);
+        mt->done = 1;
+        return;
+    }
+    mt->e2e = xmalloc((size_t)reps * sizeof *mt->e2e);
+    mt->reads = xmalloc((size_t)reps * sizeof *mt->reads);
+    for (int i = 0; i < 3; i++) mt->ph[i] = xmalloc((size_t)reps * sizeof *mt->ph[i]);
+}
+
+/* One call (rep < 0: the warm-up, not recorded), preceded by a probe read when there is a probe. */
+static void timer_call(method_timer *mt, int rep, const float *G, int64_t k, int64_t d, int t,
+                       float *dir, double *losses, const read_probe *probe, int streams)
+{
+    if (mt->done) return;
+    double read_s = probe ? probe_read_once(probe, t, streams) : NAN;
+    double t0 = mtgrad_tool_now();
+    mt->r.status = mtgrad_aggregate_f32(mt->a, G, k, d, d,
+                                        (mt->flags & MTGRAD_NEEDS_LOSSES) ? losses : NULL, dir, NULL);
+    double t1 = mtgrad_tool_now();
+    if (mt->r.status != MTGRAD_OK && mt->r.status != MTGRAD_E_MAXITER &&
+        mt->r.status != MTGRAD_E_NOPROGRESS) {
+        fprintf(stderr, "mtgrad bench: %s k=%lld d=%lld: %s\n", mt->r.name, (long long)k,
+                (long long)d, mtgrad_aggregator_error(mt->a));
+        mt->done = 1;
+        return;
+    }
+    if (mt->flags & MTGRAD_NEEDS_LOSSES_AFTER) (void)mtgrad_aggregator_update(mt->a, losses, k);
+    if (rep < 0) return;
+    double tm[3];
+    mtgrad_aggregator_times(mt->a, tm);
+    mt->e2e[rep] = t1 - t0;
+    mt->reads[rep] = read_s;
+    for (int i = 0; i < 3; i++) mt->ph[i][rep] = tm[i];
+}
+
+/* Medians of a timer that made all its calls (with a probe, the method's bandwidth floor is 4kd
+ * bytes at the median rate of the reads before its calls); frees the timer. */
+static method_result timer_close(method_timer *mt, int64_t k, int64_t d, int reps,
                                  const read_probe *probe, int streams)
 {
-    unsigned flags = mtgrad_method_flags(me);
-    method_result r = {mtgrad_method_name(me), NAN, NAN, NAN, NAN, NAN,
-                       (flags & MTGRAD_NEEDS_GRAM) != 0, MTGRAD_OK};
-    char params[32], err[256];
-    snprintf(params, sizeof params, "threads=%d", t);
-    mtgrad_aggregator *a = NULL;
-    r.status = mtgrad_aggregator_new(&a, r.name, k, params, err, sizeof err);
-    if (r.status != MTGRAD_OK) {
-        fprintf(stderr, "mtgrad bench: %s: %s\n", r.name, err);
-        return r;
+    method_result r = mt->r;
+    if (!mt->done) {
+        if (probe)
+            r.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d /
+                            (probe_bytes(streams) / mtgrad_tool_median(mt->reads, reps));
+        r.e2e_ms = 1e3 * mtgrad_tool_median(mt->e2e, reps);
+        r.gram_ms = 1e3 * mtgrad_tool_median(mt->ph[0], reps);
+        r.solve_us = 1e6 * mtgrad_tool_median(mt->ph[1], reps);
+        r.combine_ms = 1e3 * mtgrad_tool_median(mt->ph[2], reps);
     }
-    double *e2e = xmalloc((size_t)reps * sizeof *e2e), *ph[3];
-    double *reads = xmalloc((size_t)reps * sizeof *reads);
-    for (int i = 0; i < 3; i++) ph[i] = xmalloc((size_t)reps * sizeof *ph[i]);
-    for (int rep = -1; rep < reps; rep++) {
-        double read_s = probe ? probe_read_once(probe, t, streams) : NAN;
-        double t0 = mtgrad_tool_now();
-        r.status = mtgrad_aggregate_f32(a, G, k, d, d,
-                                        (flags & MTGRAD_NEEDS_LOSSES) ? losses : NULL, dir, NULL);
-        double t1 = mtgrad_tool_now();
-        if (r.status != MTGRAD_OK && r.status != MTGRAD_E_MAXITER &&
-            r.status != MTGRAD_E_NOPROGRESS) {
-            fprintf(stderr, "mtgrad bench: %s k=%lld d=%lld: %s\n", r.name, (long long)k,
-                    (long long)d, mtgrad_aggregator_error(a));
-            break;
-        }
-        if (flags & MTGRAD_NEEDS_LOSSES_AFTER) (void)mtgrad_aggregator_update(a, losses, k);
-        if (rep < 0) continue;
-        double tm[3];
-        mtgrad_aggregator_times(a, tm);
-        e2e[rep] = t1 - t0;
-        reads[rep] = read_s;
-        for (int i = 0; i < 3; i++) ph[i][rep] = tm[i];
-        if (rep == reps - 1) {
-            if (probe)
-                r.bw_floor_ms = 1e3 * 4.0 * (double)k * (double)d /
-                                (probe_bytes(streams) / mtgrad_tool_median(reads, reps));
-            r.e2e_ms = 1e3 * mtgrad_tool_median(e2e, reps);
-            r.gram_ms = 1e3 * mtgrad_tool_median(ph[0], reps);
-            r.solve_us = 1e6 * mtgrad_tool_median(ph[1], reps);
-            r.combine_ms = 1e3 * mtgrad_tool_median(ph[2], reps);
-        }
-    }
-    mtgrad_aggregator_free(a);
-    free(e2e);
-    free(reads);
-    for (int i = 0; i < 3; i++) free(ph[i]);
+    mtgrad_aggregator_free(mt->a);
+    free(mt->e2e);
+    free(mt->reads);
+    for (int i = 0; i < 3; i++) free(mt->ph[i]);
     return r;
+}
+
+/* Time methods end to end, round robin: one warm-up call of each, then repetition r of every
+ * method before repetition r + 1 of any. On a shared machine a burst of another tenant's traffic
+ * then lands on one or two repetitions of several methods, which the medians drop, rather than
+ * on every repetition of whichever method was running (as it did when each method's calls ran
+ * back to back: single rows 1.5x their neighbours). With a probe, each call is preceded by one
+ * read of the probe buffer: the floor of the same moments as the calls. */
+static void time_methods(const mtgrad_method **mes, int n, method_result *out, const float *G,
+                         int64_t k, int64_t d, int t, int reps, float *dir, double *losses,
+                         const read_probe *probe, int streams)
+{
+    method_timer *mt = xmalloc((size_t)n * sizeof *mt);
+    for (int i = 0; i < n; i++) timer_open(&mt[i], mes[i], k, t, reps);
+    for (int rep = -1; rep < reps; rep++)
+        for (int i = 0; i < n; i++) timer_call(&mt[i], rep, G, k, d, t, dir, losses, probe, streams);
+    for (int i = 0; i < n; i++) out[i] = timer_close(&mt[i], k, d, reps, probe, streams);
+    free(mt);
 }
 
 /* G at least this large (bytes: the 32 MiB L3 of the project's machines) is not cache-resident:
@@ -518,30 +556,37 @@ static config_result run_config(const bench_opts *o, const float *G, int64_t k, 
     float *dir = xmalloc((size_t)d * sizeof *dir);
     double *losses = xmalloc((size_t)k * sizeof *losses);
     for (int64_t i = 0; i < k; i++) losses[i] = 1.0 + 0.25 * (double)i;
-    c.m = xmalloc(mtgrad_method_count() * sizeof *c.m);
-    /* the kernels: mgda's Gram and combine phases (no clipping pass in its combine) */
-    method_result base =
-        time_method(mtgrad_method_by_name("mgda"), G, k, d, t, o->reps, dir, losses, pr, streams);
-    c.gram_ms = base.gram_ms;
-    c.combine_ms = base.combine_ms;
-    c.nomem = base.status == MTGRAD_E_NOMEM;
+    /* entry 0 is for the kernels: mgda's Gram and combine phases (no clipping pass in its
+     * combine); then the methods asked for, all timed round robin */
+    size_t nm = mtgrad_method_count();
+    const mtgrad_method **mes = xmalloc((nm + 1) * sizeof *mes);
+    method_result *res = xmalloc((nm + 1) * sizeof *res);
+    int n = 0;
+    mes[n++] = mtgrad_method_by_name("mgda");
+    if (!o->methods || strcmp(o->methods, "none") != 0)
+        for (size_t i = 0; i < nm; i++)
+            if (method_selected(o, mtgrad_method_name(mtgrad_method_at(i))))
+                mes[n++] = mtgrad_method_at(i);
+    time_methods(mes, n, res, G, k, d, t, o->reps, dir, losses, pr, streams);
+    c.gram_ms = res[0].gram_ms;
+    c.combine_ms = res[0].combine_ms;
     if (c.interleaved) {
-        c.bw_floor_ms = base.bw_floor_ms;
+        c.bw_floor_ms = res[0].bw_floor_ms;
         c.floor_ms = fmax(c.bw_floor_ms, c.compute_floor_ms);
     }
+    c.m = xmalloc(nm * sizeof *c.m);
+    for (int i = 0; i < n; i++) {
+        c.nomem |= res[i].status == MTGRAD_E_NOMEM;
+        if (i == 0) continue;
+        if (!c.interleaved) res[i].bw_floor_ms = c.bw_floor_ms;
+        c.m[c.n_methods++] = res[i];
+    }
+    free(mes);
+    free(res);
 #ifdef BENCH_HAVE_CBLAS
     if (o->blas && k * d <= INT32_MAX && d <= INT32_MAX)
         c.ssyrk_ms = 1e3 * time_ssyrk(G, k, d, t, o->reps);
 #endif
-    if (!o->methods || strcmp(o->methods, "none") != 0)
-        for (size_t i = 0; i < mtgrad_method_count(); i++) {
-            const mtgrad_method *me = mtgrad_method_at(i);
-            if (!method_selected(o, mtgrad_method_name(me))) continue;
-            method_result r = time_method(me, G, k, d, t, o->reps, dir, losses, pr, streams);
-            if (!c.interleaved) r.bw_floor_ms = c.bw_floor_ms;
-            c.nomem |= r.status == MTGRAD_E_NOMEM;
-            c.m[c.n_methods++] = r;
-        }
     free(dir);
     free(losses);
     return c;
