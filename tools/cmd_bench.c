@@ -615,15 +615,20 @@ static void print_table(const config_result *cs, int n, const double *bw, const 
     printf("read bandwidth (%zu MiB streaming read):", BW_BYTES >> 20);
     for (int i = 0; i < o->nt; i++)
         printf("  %d thread%s %.1f GB/s", o->threads[i], o->threads[i] > 1 ? "s" : "", bw[i]);
-    printf("\nf64 dgemm peak (compute floor):");
-    for (int i = 0; i < o->nt; i++) printf("  %dt %.1f GFLOP/s", o->threads[i], peak[i]);
-    printf("   [f32 sgemm:");
-    for (int i = 0; i < o->nt; i++) printf(" %dt %.1f", o->threads[i], speak[i]);
-    printf("]\n");
+    if (peak[0] == peak[0]) {
+        printf("\nf64 dgemm peak (compute floor):");
+        for (int i = 0; i < o->nt; i++) printf("  %dt %.1f GFLOP/s", o->threads[i], peak[i]);
+        printf("   [f32 sgemm:");
+        for (int i = 0; i < o->nt; i++) printf(" %dt %.1f", o->threads[i], speak[i]);
+        printf("]\n");
+    } else {
+        printf("\nno dgemm peak (--no-blas or no OpenBLAS): no compute floor\n");
+    }
     printf("floor = max(4kd bytes / bandwidth, k(k+1)d flops / f64 peak) at the same thread "
            "count\n(methods without a Gram: the bandwidth term alone); where 4kd >= %zu MiB the\n"
            "bandwidth is re-measured by a %zu MiB read before every timed call (each row against\n"
-           "the reads between its own calls)\n\n",
+           "the reads between its own calls); a smaller G stays in cache between the calls and\n"
+           "may read faster than the floor\n\n",
            (size_t)INTERLEAVE_BYTES >> 20, BW_BYTES >> 20);
     printf("%4s %8s %3s  %-14s %10s %9s %7s %7s %9s\n", "k", "d", "thr", "what", "solve_us", "ms",
            "GB/s", "xfloor", "xOpenBLAS");
@@ -745,9 +750,11 @@ int mtgrad_cmd_bench(int argc, char **argv)
             peak[i] = gemm_peak(o.threads[i], floor_reps, 1),
             speak[i] = gemm_peak(o.threads[i], floor_reps, 0);
 #endif
-        if (!o.json)
+        if (!o.json && peak[i] == peak[i])
             fprintf(stderr, "mtgrad bench: %d thread(s): read %.1f GB/s, dgemm %.1f GFLOP/s\n",
                     o.threads[i], bw[i], peak[i]);
+        else if (!o.json)
+            fprintf(stderr, "mtgrad bench: %d thread(s): read %.1f GB/s\n", o.threads[i], bw[i]);
     }
     int64_t kmax = 0, dmax = 0;
     for (int i = 0; i < o.nk; i++) kmax = o.ks[i] > kmax ? o.ks[i] : kmax;
