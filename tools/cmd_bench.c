@@ -13,9 +13,8 @@
  * For each k, d and thread count, every method runs through mtgrad_aggregate_f32 (one warm-up
  * call, then --reps timed calls, the methods taking turns call by call; medians): the end-to-end
  * time, and from mtgrad_aggregator_times the Gram, solve (the method's k x k work) and combine
- * phases. The Gram and combine rows are
- * mgda's phases (no clipping pass). Built on the public header only (tools/ rule); the timing
- * code and the streaming-read kernel are the tool's own. */
+ * phases. The Gram and combine rows are mgda's phases (no clipping pass). Built on the public
+ * header only (tools/ rule); the timing code and the streaming-read kernel are the tool's own. */
 #define _GNU_SOURCE /* getopt_long, clock_gettime */
 #include "bench_train.h"
 #include "timing.h"
