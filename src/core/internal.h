@@ -54,6 +54,13 @@ double mtgradi_rng_normal(mtgradi_rng *r);             /* N(0,1), Box–Muller, 
 int64_t mtgradi_rng_below(mtgradi_rng *r, int64_t n);  /* uniform in [0, n), unbiased */
 /* Fisher–Yates shuffle of idx[0..n). */
 void mtgradi_rng_shuffle(mtgradi_rng *r, int64_t *idx, int64_t n);
+/* Advance r exactly as n calls of mtgradi_rng_step would, in O(256 log n) work (rng.c). The
+ * polynomial arithmetic behind it, exposed for the tests: mtgradi_rng_charpoly holds the low 256
+ * coefficients of the characteristic polynomial p(x) of the state map (x^256 implicit; bit i,
+ * word 0 first, is the coefficient of x^i); _poly_sqrmod: a <- a² mod p. */
+void mtgradi_rng_jump(mtgradi_rng *r, uint64_t n);
+extern const uint64_t mtgradi_rng_charpoly[4];
+void mtgradi_rng_poly_sqrmod(uint64_t a[4]);
 
 /* ------------------------------------------------------------------ matrices */
 
@@ -302,13 +309,15 @@ const double *mtgradi_task_order(mtgrad_aggregator *a, const double *draws, int 
  * U (d values) or, U NULL, d draws from rng in column order. work: mtgradi_graddrop_work_size(k)
  * doubles (used by _ref). Returns -1, or i·d + j of the first non-finite G_ij (row-major within
  * the first bad block of 256 columns); after a failure out and rng are unspecified. _ref is the
- * plain per-column reference; _fast (isa: an mtgradi_isa of vec.h, clamped to the CPU) gives the
- * same bits, draws and failures. */
+ * plain per-column reference; _fast (isa: an mtgradi_isa of vec.h, clamped to the CPU; threads:
+ * the OpenMP threads it may use when k·d >= MTGRADI_PAR_MIN_ELEMS) gives the same bits, draws
+ * and failures for every isa and thread count. */
 size_t mtgradi_graddrop_work_size(int64_t k);
 int64_t mtgradi_graddrop_ref(const mtgradi_mat *G, const double *U, mtgradi_rng *rng, double leak,
                              const mtgradi_out *out, double *work);
 int64_t mtgradi_graddrop_fast(const mtgradi_mat *G, const double *U, mtgradi_rng *rng,
-                              double leak, const mtgradi_out *out, double *work, int isa);
+                              double leak, const mtgradi_out *out, double *work, int isa,
+                              int threads);
 
 /* torch.nn.utils.clip_grad_norm_ coefficient: min(1, max_norm / (norm + 1e-6)); 1 if max_norm<=0. */
 double mtgradi_clip_coef(double max_norm, double norm);

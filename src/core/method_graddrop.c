@@ -10,10 +10,13 @@
  * No epsilon in P (TorchJD): a zero column gives 0/0 = NaN, so no row passes and d_j = 0.
  * The mask is per coordinate, so the update is not G^T w: no task weights. Element-wise in G
  * (not Gram-only). Cost O(kd) time, one pass over G; d uniforms per call. The fast path below
- * gives the plain reference's bits (mtgradi_graddrop_ref, kept for the tests).
+ * gives the plain reference's bits (mtgradi_graddrop_ref, kept for the tests), on the
+ * aggregator's `threads` (column segments, each with the generator jumped to its first column:
+ * the same bits and the same end state of the generator for every thread count).
  *
  * Randomness: U = the d injected draws if pending (each in [0, 1]), else d uniforms from the
- * aggregator's RNG, one per coordinate in order.
+ * aggregator's RNG, one per coordinate in order (column j takes the stream's draw j, whichever
+ * thread runs it).
  *
  * See Section 3 of Chen et al., "Just Pick a Sign: Optimizing Deep Multitask Models with Gradient
  * Sign Dropout", NeurIPS 2020; reference code TorchJD/torchjd src/torchjd/aggregation/_graddrop.py
@@ -219,27 +222,30 @@ INLINE void columns(const mtgradi_mat *G, const double *U, mtgradi_rng *rng, int
     }
 }
 
-/* The whole of G; returns 0 if some sa_j is not finite. */
+/* Columns [j0, j1) of G: chunks of W from j0 (a multiple of W), then one by one the tail that
+ * only j1 = d leaves; rng at column j0's draw. Returns 0 if some sa_j is not finite. */
 INLINE int run(const mtgradi_mat *G, const double *U, mtgradi_rng *rng, double leak,
-               const mtgradi_out *out)
+               const mtgradi_out *out, int64_t j0, int64_t j1)
 {
     double m1 = (1 - leak) * 1.0, m0 = (1 - leak) * 0.0, z[W] = {0}; /* (no FMA: see above) */
     double f1 = leak + m1, f0 = leak + m0;
     int leak0 = leak == 0;
-    int64_t full = G->d / W * W;
-    for (int64_t j = 0; j < full; j += W) columns(G, U, rng, leak0, f1, f0, out, j, W, z);
-    for (int64_t j = full; j < G->d; j++) columns(G, U, rng, leak0, f1, f0, out, j, 1, z);
+    int64_t full = j0 + (j1 - j0) / W * W;
+    for (int64_t j = j0; j < full; j += W) columns(G, U, rng, leak0, f1, f0, out, j, W, z);
+    for (int64_t j = full; j < j1; j++) columns(G, U, rng, leak0, f1, f0, out, j, 1, z);
     double t = 0;
     for (int c = 0; c < W; c++) t += z[c];
     return t == 0;
 }
 
 /* One copy per ISA: the same C, compiled for each vector width. */
+typedef int (*run_fn)(const mtgradi_mat *G, const double *U, mtgradi_rng *rng, double leak,
+                      const mtgradi_out *out, int64_t j0, int64_t j1);
 #define RUN_CLONE(SUFFIX, ATTR)                                                                    \
     ATTR static int run_##SUFFIX(const mtgradi_mat *G, const double *U, mtgradi_rng *rng,          \
-                                 double leak, const mtgradi_out *out)                              \
+                                 double leak, const mtgradi_out *out, int64_t j0, int64_t j1)      \
     {                                                                                              \
-        return run(G, U, rng, leak, out);                                                          \
+        return run(G, U, rng, leak, out, j0, j1);                                                  \
     }
 
 RUN_CLONE(scalar, )
@@ -248,6 +254,51 @@ RUN_CLONE(scalar, )
 RUN_CLONE(avx2, __attribute__((target("avx2,fma"))))
 RUN_CLONE(avx512, __attribute__((target("avx512f"))))
 #endif
+
+/* ------------------------------------------------------------------ threads
+ *
+ * Columns are independent and each draws its own uniform, so G splits into column segments
+ * that threads run apart: a segment starts at a multiple of W (its chunks are the one-thread
+ * path's chunks; the last segment also takes the d mod W tail), with its own copy of the
+ * generator jumped ahead to the draw of its first column (mtgradi_rng_jump, O(256 log d)) and
+ * its own z. Every column then sees the one-thread path's operations and uniform, so the bits
+ * are the same for any thread or segment count, and the last segment's generator ends where
+ * the one-thread path's does (d draws on). Up to 4 segments per thread, taken dynamically (a
+ * thread that lost its core on a shared machine does not hold the others up), none under
+ * SEG_MIN_ELEMS elements of G, so that the jumps (~10-20 us each) stay small next to the pass. */
+#define SEG_PER_THREAD 4
+#define SEG_MIN_ELEMS ((int64_t)1 << 16)
+
+static int64_t n_segments(const mtgradi_mat *G, int threads)
+{
+    int64_t kd = G->k * G->d, n = (int64_t)threads * SEG_PER_THREAD;
+    if (threads <= 1 || kd < MTGRADI_PAR_MIN_ELEMS) return 1;
+    if (n > kd / SEG_MIN_ELEMS) n = kd / SEG_MIN_ELEMS;
+    if (n > G->d / W) n = G->d / W; /* at least one chunk each */
+    return n < 1 ? 1 : n;
+}
+
+static int run_segments(run_fn f, const mtgradi_mat *G, const double *U, mtgradi_rng *rng,
+                        double leak, const mtgradi_out *out, int64_t nseg, int threads)
+{
+    const mtgradi_rng start = *rng;
+    mtgradi_rng end = start; /* injected draws: the generator is not touched */
+    int64_t nch = G->d / W;
+    int finite = 1;
+    (void)threads;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) reduction(&& : finite) num_threads(threads)
+#endif
+    for (int64_t s = 0; s < nseg; s++) {
+        int64_t j0 = s * nch / nseg * W, j1 = s + 1 == nseg ? G->d : (s + 1) * nch / nseg * W;
+        mtgradi_rng r = start;
+        if (!U) mtgradi_rng_jump(&r, (uint64_t)j0);
+        finite = f(G, U, &r, leak, out, j0, j1) && finite;
+        if (s + 1 == nseg && !U) end = r; /* one iteration writes it; read after the barrier */
+    }
+    *rng = end;
+    return finite;
+}
 
 /* The reference's failure: the first block of BLOCK columns holding a non-finite element, and
  * in it the first such element in row-major order, as i·d + j; -1 if G is finite. */
@@ -263,17 +314,21 @@ static int64_t first_bad(const mtgradi_mat *G)
 }
 
 int64_t mtgradi_graddrop_fast(const mtgradi_mat *G, const double *U, mtgradi_rng *rng,
-                              double leak, const mtgradi_out *out, double *work, int isa)
+                              double leak, const mtgradi_out *out, double *work, int isa,
+                              int threads)
 {
     (void)work;
     mtgradi_isa use = mtgradi_isa_clamp((mtgradi_isa)isa);
-    int finite;
+    run_fn f = run_scalar;
 #ifdef GRADDROP_X86
-    if (use == MTGRADI_ISA_AVX512) finite = run_avx512(G, U, rng, leak, out);
-    else if (use == MTGRADI_ISA_AVX2) finite = run_avx2(G, U, rng, leak, out);
-    else
+    if (use == MTGRADI_ISA_AVX512) f = run_avx512;
+    else if (use == MTGRADI_ISA_AVX2) f = run_avx2;
+#else
+    (void)use;
 #endif
-        finite = run_scalar(G, U, rng, leak, out);
+    int64_t nseg = n_segments(G, threads);
+    int finite = nseg > 1 ? run_segments(f, G, U, rng, leak, out, nseg, threads)
+                          : f(G, U, rng, leak, out, 0, G->d);
     return finite ? -1 : first_bad(G);
 }
 
@@ -296,7 +351,7 @@ static mtgrad_status graddrop_direction(mtgrad_aggregator *a, const mtgradi_mat 
                 return mtgradi_fail(a, MTGRAD_E_INVAL, "graddrop: injected draw %lld = %g is outside [0, 1]",
                                     (long long)j, U[j]);
     int64_t at = mtgradi_graddrop_fast(G, U, &a->rng, a->pv[P_LEAK], out, a->work,
-                                       (int)mtgradi_isa_best());
+                                       (int)mtgradi_isa_best(), mtgradi_threads(a));
     if (at >= 0)
         return mtgradi_fail(a, MTGRAD_E_NONFINITE, "graddrop: G[%lld][%lld] is not finite",
                             (long long)(at / d), (long long)(at % d));
