@@ -24,7 +24,12 @@
 #define COMBINE_X86 1
 #endif
 
-#define TILE 1024 /* columns per tile: the double carry buffer is 8 KiB */
+/* Columns per tile: the double carry buffer is 64 KiB (L2). Each row is read in runs of TILE
+ * floats, 32 KiB: with 1024-column tiles (4 KiB runs, carry in L1) k = 40 took 86 ms at d = 1e7
+ * on one thread against 65-67 ms, k = 2 with 2 threads 2.9 ms against 2.5, and in a contended
+ * phase of the shared machine k = 10 took 31 ms against 28 (DRAM rewards long runs per stream);
+ * k = 10 in a quiet phase is within noise either way. */
+#define TILE 8192
 #define GROUP 8   /* rows summed in registers before the carry buffer is touched */
 
 void mtgradi_mat_block(const mtgradi_mat *G, int64_t j0, int64_t nb, double *dst)
@@ -230,9 +235,9 @@ int mtgradi_combine_isa(const mtgradi_mat *G, const double *w, const mtgradi_out
     int finite = 1;
     (void)threads;
 #if defined(_OPENMP)
-    /* dynamic chunks of 8 tiles: a descheduled thread on a shared machine does not stall the
+    /* dynamic, one tile at a time: a descheduled thread on a shared machine does not stall the
      * rest; columns are independent, so the split never changes the result */
-#pragma omp parallel for schedule(dynamic, 8) reduction(&& : finite) \
+#pragma omp parallel for schedule(dynamic, 1) reduction(&& : finite) \
     num_threads(threads > 0 ? threads : 1) if (threads > 1 && G->k * G->d >= MTGRADI_PAR_MIN_ELEMS)
 #endif
     for (int64_t t = 0; t < ntiles; t++) {

@@ -443,7 +443,10 @@ int main(void)
                            {5, 1000, 1003},   {6, 1025, 1030},    {7, 333, 340},  {9, 2049, 2049},
                            {10, 4099, 4099},  {11, 7, 8},         {17, 300, 301}, {40, 2000, 2001},
                            {8, 515, 517},     {13, 1111, 1111},   {2, 70001, 70007},
-                           {3, 100000, 100000}};
+                           {3, 100000, 100000},
+                           /* the combine: several tiles and a partial one, rows past one group
+                            * (a carry), on the parallel path (k·d >= 2^18) */
+                           {11, 24583, 24590}, {40, 9000, 9001}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         test_gram(&r, shapes[s][0], shapes[s][1], shapes[s][2]);
         test_combine(&r, shapes[s][0], shapes[s][1], shapes[s][2]);
