@@ -26,9 +26,9 @@
 
 /* Columns per tile: the double carry buffer is 64 KiB (L2). Each row is read in runs of TILE
  * floats, 32 KiB: with 1024-column tiles (4 KiB runs, carry in L1) k = 40 took 86 ms at d = 1e7
- * on one thread against 65-67 ms, k = 2 with 2 threads 2.9 ms against 2.5, and in a contended
- * phase of the shared machine k = 10 took 31 ms against 28 (DRAM rewards long runs per stream);
- * k = 10 in a quiet phase is within noise either way. */
+ * on one thread against 65-67 ms, and k = 2 with 2 threads 2.9 ms against 2.5; in a contended
+ * phase of the shared machine (when DRAM rewards long runs per stream) k = 10 took 31 ms, and 28
+ * with 16384-column tiles. At k = 10 in a quiet phase tile sizes are within noise. */
 #define TILE 8192
 #define GROUP 8   /* rows summed in registers before the carry buffer is touched */
 
