@@ -88,13 +88,19 @@ static void compare(const shape *sh, const double *G64, const float *G32, int in
     free(o1), free(o2);
 }
 
-static void test_bits(void)
+/* One case: a shape's G in both precisions, output precision, draws (NULL: the generator), leak. */
+typedef void (*case_fn)(const shape *sh, const double *G64, const float *G32, int in32, int out32,
+                        const double *U, double leak, double *work);
+
+/* Every shape of shs with random G and draws from `seed`, for leaks 0 / 0.3 / 1, f32 and f64 in
+ * and out, injected and generated draws. */
+static void sweep(const shape *shs, size_t nsh, uint64_t seed, case_fn f)
 {
     mtgradi_rng r;
-    mtgradi_rng_seed(&r, 2024);
+    mtgradi_rng_seed(&r, seed);
     const double leaks[] = {0.0, 0.3, 1.0};
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
-        const shape *sh = &shapes[s];
+    for (size_t s = 0; s < nsh; s++) {
+        const shape *sh = &shs[s];
         size_t n = (size_t)(sh->k * sh->ld);
         double *G64 = malloc(n * sizeof *G64), *U = malloc((size_t)sh->d * sizeof *U);
         float *G32 = malloc(n * sizeof *G32);
@@ -102,16 +108,23 @@ static void test_bits(void)
         fill(G64, sh, &r);
         for (size_t i = 0; i < n; i++) G32[i] = (float)G64[i];
         fill_draws(U, sh->d, &r);
-        for (size_t t = 0; t < 3; t++)
-            for (size_t l = 0; l < 3; l++)
-                for (int in32 = 0; in32 < 2; in32++)
-                    for (int out32 = 0; out32 < 2; out32++) {
-                        compare(sh, G64, G32, in32, out32, U, leaks[l], isas[t], work);
-                        compare(sh, G64, G32, in32, out32, NULL, leaks[l], isas[t], work);
-                    }
+        for (size_t l = 0; l < 3; l++)
+            for (int in32 = 0; in32 < 2; in32++)
+                for (int out32 = 0; out32 < 2; out32++) {
+                    f(sh, G64, G32, in32, out32, U, leaks[l], work);
+                    f(sh, G64, G32, in32, out32, NULL, leaks[l], work);
+                }
         free(G64), free(G32), free(U), free(work);
     }
 }
+
+static void compare_every_isa(const shape *sh, const double *G64, const float *G32, int in32,
+                              int out32, const double *U, double leak, double *work)
+{
+    for (size_t t = 0; t < 3; t++) compare(sh, G64, G32, in32, out32, U, leak, isas[t], work);
+}
+
+static void test_bits(void) { sweep(shapes, sizeof shapes / sizeof *shapes, 2024, compare_every_isa); }
 
 /* The expected failure, computed independently: the first block of 256 columns with a bad
  * element, and in it the first bad element row by row. */
@@ -210,26 +223,7 @@ static void compare_threads(const shape *sh, const double *G64, const float *G32
 
 static void test_threads_bits(void)
 {
-    mtgradi_rng r;
-    mtgradi_rng_seed(&r, 31337);
-    const double leaks[] = {0.0, 0.3, 1.0};
-    for (size_t s = 0; s < sizeof big_shapes / sizeof *big_shapes; s++) {
-        const shape *sh = &big_shapes[s];
-        size_t n = (size_t)(sh->k * sh->ld);
-        double *G64 = malloc(n * sizeof *G64), *U = malloc((size_t)sh->d * sizeof *U);
-        float *G32 = malloc(n * sizeof *G32);
-        double *work = malloc(mtgradi_graddrop_work_size(sh->k) * sizeof *work);
-        fill(G64, sh, &r);
-        for (size_t i = 0; i < n; i++) G32[i] = (float)G64[i];
-        fill_draws(U, sh->d, &r);
-        for (size_t l = 0; l < 3; l++)
-            for (int in32 = 0; in32 < 2; in32++)
-                for (int out32 = 0; out32 < 2; out32++) {
-                    compare_threads(sh, G64, G32, in32, out32, U, leaks[l], work);
-                    compare_threads(sh, G64, G32, in32, out32, NULL, leaks[l], work);
-                }
-        free(G64), free(G32), free(U), free(work);
-    }
+    sweep(big_shapes, sizeof big_shapes / sizeof *big_shapes, 31337, compare_threads);
 }
 
 /* Failures on the parallel path: bad elements in various segments (the first, a middle one, the
