@@ -100,12 +100,17 @@ def timed(fn, reps):
 
 # ---------------------------------------------------------------- the peers (torch code)
 
-def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3, check=True):
-    """TorchJD MGDA (aggregation/_mgda.py): its aggregator checks G is finite, then Frank–Wolfe on
-    the Gramian, then w @ G."""
+def torchjd_gramian_weighted(torch, G, weighting, check=True):
+    """TorchJD's GramianWeightedAggregator.forward: the finiteness check of G (check=False: the
+    mgda_nochk row), the Gramian, the method's weighting of it, then w @ G
+    (aggregation/_aggregator_bases.py)."""
     if check and not G.isfinite().all():
         raise ValueError("G is not finite")
-    gramian = G @ G.T
+    return weighting(torch, G @ G.T) @ G
+
+
+def mgda_torchjd_weights(torch, gramian, max_iters=100, epsilon=1e-3):
+    """TorchJD MGDA (aggregation/_mgda.py): Frank–Wolfe on the Gramian."""
     k = gramian.shape[0]
     alpha = torch.ones(k, dtype=gramian.dtype) / k
     for _ in range(max_iters):
@@ -124,15 +129,7 @@ def mgda_torchjd(torch, G, max_iters=100, epsilon=1e-3, check=True):
         alpha = (1 - gamma) * alpha + gamma * e_t
         if gamma < epsilon:
             break
-    return alpha @ G
-
-
-def torchjd_gramian_weighted(torch, G, weighting):
-    """TorchJD's GramianWeightedAggregator.forward: the finiteness check of G, the Gramian, the
-    method's weighting of it, then w @ G (aggregation/_aggregator_bases.py)."""
-    if not G.isfinite().all():
-        raise ValueError("G is not finite")
-    return weighting(torch, G @ G.T) @ G
+    return alpha
 
 
 def imtl_g_torchjd_weights(torch, gramian):
@@ -316,10 +313,12 @@ def worker(args):
                  "combine_ms": 1e3 * timed(lambda: w @ G, args.reps), "methods": {}}
             rng = random.Random(0)
             if "mgda" in args.methods:
-                r["methods"]["mgda"] = 1e3 * timed(lambda: mgda_torchjd(torch, G), args.reps)
+                r["methods"]["mgda"] = 1e3 * timed(
+                    lambda: torchjd_gramian_weighted(torch, G, mgda_torchjd_weights), args.reps)
             if "mgda_nochk" in args.methods:
-                r["methods"]["mgda_nochk"] = 1e3 * timed(lambda: mgda_torchjd(torch, G, check=False),
-                                                         args.reps)
+                r["methods"]["mgda_nochk"] = 1e3 * timed(
+                    lambda: torchjd_gramian_weighted(torch, G, mgda_torchjd_weights, check=False),
+                    args.reps)
             if "mgda_libmtl" in args.methods:
                 r["methods"]["mgda_libmtl"] = 1e3 * timed(lambda: mgda_libmtl(torch, G), args.reps)
             if "pcgrad" in args.methods:
