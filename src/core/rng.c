@@ -94,7 +94,20 @@ static uint64_t spread32(uint64_t v)
     return v;
 }
 
-void mtgradi_rng_poly_sqrmod(uint64_t a[4])
+/* red[t] = t(x)·x^256 mod p for the 16 polynomials t of degree < 4: what the top 4 coefficients
+ * of a product fold back to. Built once per jump (it depends on p only). */
+static void reduction_table(uint64_t red[16][4])
+{
+    for (int w = 0; w < 4; w++) red[0][w] = 0, red[1][w] = mtgradi_rng_charpoly[w];
+    for (int t = 2; t < 16; t *= 2) {
+        for (int w = 0; w < 4; w++) red[t][w] = red[t / 2][w];
+        poly_mulx(red[t]);
+        for (int u = 1; u < t; u++)
+            for (int w = 0; w < 4; w++) red[t + u][w] = red[t][w] ^ red[u][w];
+    }
+}
+
+static void sqrmod(uint64_t a[4], uint64_t red[16][4])
 {
     uint64_t sq[8];
     for (int w = 0; w < 4; w++) {
@@ -103,15 +116,7 @@ void mtgradi_rng_poly_sqrmod(uint64_t a[4])
     }
     /* hi(x)·x^256 mod p, 4 coefficients at a time from the top (as a table-driven CRC):
      * acc <- acc·x^4 + nibble·x^256, where the 4 bits shifted out of acc join the nibble and
-     * red[t] = t(x)·x^256 mod p (t of degree < 4) folds them back in */
-    uint64_t red[16][4];
-    for (int w = 0; w < 4; w++) red[0][w] = 0, red[1][w] = mtgradi_rng_charpoly[w];
-    for (int t = 2; t < 16; t *= 2) {
-        for (int w = 0; w < 4; w++) red[t][w] = red[t / 2][w];
-        poly_mulx(red[t]);
-        for (int u = 1; u < t; u++)
-            for (int w = 0; w < 4; w++) red[t + u][w] = red[t][w] ^ red[u][w];
-    }
+     * red folds them back in */
     uint64_t acc[4] = {0, 0, 0, 0};
     for (int nib = 63; nib >= 0; nib--) {
         unsigned t = (unsigned)((acc[3] >> 60) ^ (sq[4 + nib / 16] >> (nib % 16 * 4))) & 15u;
@@ -124,14 +129,22 @@ void mtgradi_rng_poly_sqrmod(uint64_t a[4])
     for (int w = 0; w < 4; w++) a[w] = sq[w] ^ acc[w];
 }
 
+void mtgradi_rng_poly_sqrmod(uint64_t a[4])
+{
+    uint64_t red[16][4];
+    reduction_table(red);
+    sqrmod(a, red);
+}
+
 void mtgradi_rng_jump(mtgradi_rng *r, uint64_t n)
 {
     /* q = x^n mod p, left to right over n's bits: square, then times x for a set bit */
-    uint64_t q[4] = {1, 0, 0, 0};
+    uint64_t q[4] = {1, 0, 0, 0}, red[16][4];
+    reduction_table(red);
     int top = 63;
     while (top >= 0 && !((n >> top) & 1)) top--;
     for (int b = top; b >= 0; b--) {
-        mtgradi_rng_poly_sqrmod(q);
+        sqrmod(q, red);
         if ((n >> b) & 1) poly_mulx(q);
     }
     mtgradi_rng t = *r;
